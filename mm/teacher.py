@@ -1,0 +1,199 @@
+"""Teacher generation: N sampled CoTs and M self-evaluations per train question, cached and resumable."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from mm import answers, prompts
+from mm.cache import CompletionCache
+from mm.config import TeacherConfig
+from mm.data import subsample
+from mm.llm import Backend, Completion, Job, Sampling
+
+PROBE_SEED = 10_000  # sampling seeds of verdict-probe jobs, apart from CoT seeds
+
+
+class ReplayMiss(LookupError):
+    """The replay backend was asked for completions that are not in the cache."""
+
+
+class ReplayBackend:
+    """Answers only from the cache: generation already skips cached jobs, so any job reaching here is a miss."""
+
+    name = "replay"
+
+    def __init__(self, model: str, cache_path: Path):
+        self.model = model
+        self.cache_path = cache_path
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        if jobs:
+            keys = "\n  ".join(job.key for job in jobs[:20])
+            more = f"\n  ... and {len(jobs) - 20} more" if len(jobs) > 20 else ""
+            raise ReplayMiss(
+                f"{len(jobs)} completion(s) missing from {self.cache_path} (replay never generates). "
+                f"Regenerate with teacher.backend=local/openai, or restore the file. Missing keys:\n  {keys}{more}"
+            )
+        yield from ()
+
+
+def make_backend(cfg: TeacherConfig, cache_path: Path) -> Backend:
+    if cfg.backend == "local":
+        from mm.llm_local import LocalBackend
+
+        return LocalBackend(cfg.model, engine=cfg.engine)
+    if cfg.backend == "openai":
+        from mm.llm_openai import OpenAIBackend
+
+        return OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency)
+    if cfg.backend == "replay":
+        return ReplayBackend(cfg.model, cache_path)
+    raise ValueError(f"teacher.backend={cfg.backend!r} has no completion backend")
+
+
+def source_of(cfg: TeacherConfig) -> str:
+    """Which generator a cache key refers to: replay looks up what `replay_of` generated."""
+    backend = cfg.replay_of if cfg.backend == "replay" else cfg.backend
+    return f"openai@{cfg.base_url}" if backend == "openai" else backend
+
+
+def job_key(source: str, model: str, messages: Sequence[Mapping], sampling: Sampling, index: int) -> str:
+    """Hash of generator, model, prompt, sampling params and sample index."""
+    payload = [source, model, list(messages), dataclasses.asdict(sampling), index]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def make_job(cfg: TeacherConfig, messages: tuple, index: int, seed_base: int = 0) -> Job:
+    sampling = Sampling(cfg.temperature, cfg.top_p, cfg.max_tokens, seed=cfg.seed * 100_000 + seed_base + index)
+    return Job(job_key(source_of(cfg), cfg.model, messages, sampling, index), messages, sampling)
+
+
+def run_jobs(jobs: Sequence[Job], backend: Backend, cache: CompletionCache, desc: str) -> dict[str, Completion]:
+    """Completions of all jobs: cached ones read back, the rest generated and stored one by one."""
+    todo = list({job.key: job for job in jobs if job.key not in cache}.values())
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="call") as bar:
+        for completion in backend.run(todo):
+            cache.put(completion)
+            bar.update()
+    return {job.key: cache.get(job.key) for job in jobs}
+
+
+def teacher_questions(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) -> list[Mapping]:
+    """Train questions sent to the teacher (exemplars excluded): a seeded, nested subset of n_questions."""
+    pool = [row for row in train if row["id"] not in prompts.EXEMPLAR_IDS[dataset][: cfg.n_shots]]
+    n = cfg.n_questions.get(dataset)
+    return pool if n is None or n >= len(pool) else subsample(pool, n, cfg.seed)
+
+
+def palm_cot(dataset: str, row: Mapping) -> str:
+    """The shipped PaLM completion cut where it starts inventing the next few-shot example."""
+    return row["palm_output"].split("\n\n")[0].strip()
+
+
+def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir: Path) -> dict:
+    """Write cots.jsonl and evals.jsonl for the teacher questions of `train`; returns run facts."""
+    out_dir = Path(out_dir)
+    cache = CompletionCache(out_dir / "completions.jsonl")
+    started = time.perf_counter()
+    questions = teacher_questions(dataset, train, cfg)
+    cots = _generate_cots(dataset, train, questions, cfg, cache, out_dir)
+    evals = _generate_evals(dataset, questions, cots, cfg, cache, out_dir)
+    probe = _probe_verdicts(questions, cots, cfg, cache)
+    write_jsonl(out_dir / "cots.jsonl", cots)
+    write_jsonl(out_dir / "evals.jsonl", evals)
+    write_jsonl(out_dir / "verdict_probe.jsonl", probe)
+    return {"n_questions": len(questions), "n_cots": len(cots), "n_evals": len(evals), "n_probe": len(probe),
+            "cache_bad_lines": len(cache.bad_lines), "seconds": time.perf_counter() - started}
+
+
+def _cot_record(dataset: str, row: Mapping, k: int, text: str, cfg: TeacherConfig, **extra) -> dict:
+    parsed = answers.parse_answer(dataset, text, row["choices"])
+    return {"id": row["id"], "k": k, "text": text, "answer": parsed, "parsed": parsed is not None,
+            "correct": answers.is_correct(dataset, parsed, row["answer"]), "gold": row["answer"],
+            "backend": cfg.backend, "model": cfg.model, "eval_mode": cfg.eval_mode, **extra}
+
+
+def _generate_cots(dataset, train, questions, cfg, cache, out_dir) -> list[dict]:
+    if cfg.backend == "palm":  # one CoT per question, the shipped PaLM-540B output
+        return [_cot_record(dataset, row, 0, palm_cot(dataset, row), cfg) for row in questions]
+    backend = make_backend(cfg, cache.path)
+    shots = prompts.exemplars(dataset, train, cfg.n_shots)
+    planned = [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
+               for row in questions for k in range(cfg.n_cots)]
+    done = run_jobs([job for *_, job in planned], backend, cache, f"{dataset} CoTs")
+    records = [_cot_record(dataset, row, k, done[job.key].text, cfg) for row, k, job in planned]
+    if cfg.rationalize:
+        records += _rationalize(dataset, questions, records, shots, cfg, backend, cache)
+    return records
+
+
+def _rationalize(dataset, questions, records, shots, cfg, backend, cache) -> list[dict]:
+    """STaR: re-ask questions with no right CoT, giving the gold answer as a hint (index n_cots)."""
+    solved = {r["id"] for r in records if r["correct"]}
+    planned = [(row, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots, hint=row["answer"]),
+                              cfg.n_cots)) for row in questions if row["id"] not in solved]
+    done = run_jobs([job for _, job in planned], backend, cache, f"{dataset} rationalize")
+    return [_cot_record(dataset, row, cfg.n_cots, done[job.key].text, cfg, rationalized=True) for row, job in planned]
+
+
+def _generate_evals(dataset, questions, cots, cfg, cache, out_dir) -> list[dict]:
+    by_question: dict[str, list[dict]] = {}
+    for record in cots:
+        by_question.setdefault(record["id"], []).append(record)
+    if cfg.eval_mode == "reference":
+        return [_reference_eval(dataset, row, cot, by_question[row["id"]], j, cfg)
+                for row in questions for cot in by_question.get(row["id"], []) for j in range(cfg.n_evals)]
+    return _teacher_evals(questions, cots, range(cfg.n_evals), cfg, cache, f"{dataset} self-evals")
+
+
+def _teacher_evals(questions, cots, js, cfg, cache, desc: str, mode: str | None = None) -> list[dict]:
+    """The teacher's own critiques and verdicts of `cots` (teacher mode, and the verdict probe)."""
+    backend = make_backend(cfg, cache.path)
+    rows = {row["id"]: row for row in questions}
+    planned = [(cot, j, make_job(cfg, prompts.eval_messages(rows[cot["id"]]["question"], cot["text"]), j,
+                                 seed_base=PROBE_SEED)) for cot in cots for j in js]
+    done = run_jobs([job for *_, job in planned], backend, cache, desc)
+    return [_eval_record(cot, j, done[job.key].text, cfg, mode) for cot, j, job in planned]
+
+
+def _probe_verdicts(questions, cots, cfg, cache) -> list[dict]:
+    """Reference mode: let the teacher judge a balanced sample of CoTs, so the report shows how well it can."""
+    if cfg.eval_mode != "reference" or cfg.backend == "palm" or cfg.verdict_probe == 0:
+        return []
+    half = cfg.verdict_probe // 2
+    right = [c for c in cots if c["correct"]][:half]
+    wrong = [c for c in cots if c["parsed"] and not c["correct"]][: cfg.verdict_probe - len(right)]
+    return _teacher_evals(questions, right + wrong, [0], cfg, cache, "verdict probe", mode="teacher_probe")
+
+
+def _eval_record(cot: dict, j: int, text: str, cfg: TeacherConfig, mode: str | None = None) -> dict:
+    return {"id": cot["id"], "k": cot["k"], "j": j, "text": text, "verdict": answers.parse_verdict(text),
+            "cot_correct": cot["correct"], "eval_mode": mode or cfg.eval_mode}
+
+
+def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int, cfg) -> dict:
+    """Verdict from gold; the text sets a right reference CoT (another right sample, else PaLM's) against it."""
+    references = [s["text"] for s in siblings if s["correct"] and s["k"] != cot["k"]]
+    palm = palm_cot(dataset, row)
+    if answers.is_correct(dataset, answers.parse_answer(dataset, palm, row["choices"]), row["answer"]):
+        references.append(palm)
+    reference = references[j % len(references)] if references else None
+    text = prompts.reference_evaluation(cot["answer"], reference, row["answer"], cot["correct"])
+    return _eval_record(cot, j, text, cfg)
+
+
+def write_jsonl(path: Path, records: Sequence[Mapping]) -> None:
+    """Atomic write: a crash leaves the previous file, never half of a new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(partial, path)

@@ -1,0 +1,48 @@
+import pytest
+
+from mm import config
+
+
+def test_default_params_file_loads():
+    params = config.load_params()
+    assert params.teacher.n_cots >= 1
+    assert set(params.study.datasets) <= set(config.DATASETS)
+
+
+@pytest.mark.parametrize(
+    "raw, key",
+    [
+        ({"teacher": {"n_cot": 5}}, "teacher.n_cot"),
+        ({"teachr": {}}, "teachr"),
+        ({"teacher": {"n_cots": "5"}}, "teacher.n_cots"),
+        ({"teacher": {"n_cots": -1}}, "teacher.n_cots"),
+        ({"teacher": {"n_cots": True}}, "teacher.n_cots"),
+        ({"teacher": {"temperature": 3.0}}, "teacher.temperature"),
+        ({"teacher": {"backend": "gpt"}}, "teacher.backend"),
+        ({"teacher": {"n_questions": {"gsm8k": 10}}}, "teacher.n_questions.gsm8k"),
+        ({"study": {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
+        ({"data": {"n_train": 0}}, "data.n_train"),
+        ({"data": {"anli_valid_fraction": 1.5}}, "data.anli_valid_fraction"),
+    ],
+)
+def test_bad_params_fail_naming_the_key(raw, key):
+    with pytest.raises(config.ParamsError, match=key.replace(".", r"\.")):
+        config.parse_params(raw, source="test.yaml")
+
+
+def test_error_names_the_source_file(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("teacher:\n  n_cots: -2\n")
+    with pytest.raises(config.ParamsError, match="p.yaml"):
+        config.load_params(path)
+
+
+def test_optional_and_float_accept_valid_values():
+    params = config.parse_params({"data": {"n_train": None}, "teacher": {"temperature": 1, "n_questions": {"cqa": 3}}})
+    assert params.teacher.temperature == 1
+    assert params.teacher.n_questions == {"cqa": 3}
+
+
+def test_every_recipe_parses(root):
+    for recipe in sorted((root / "recipes").glob("*.yaml")):
+        config.load_params(recipe)

@@ -1,0 +1,54 @@
+"""Every notebook: DVC passes only parameters it declares, sources carry no outputs, it runs in the smoke profile."""
+import json
+import re
+import shlex
+
+import papermill
+import pytest
+import yaml
+
+from mm import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _papermill_calls():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for command in re.split(r"&&|;", stage["cmd"]):
+            words = shlex.split(command)
+            if words[:1] == ["papermill"]:
+                yield name, words[1], [words[i + 1] for i, w in enumerate(words) if w == "-p"]
+
+
+def test_every_notebook_is_run_by_a_stage():
+    assert {ROOT / nb for _, nb, _ in _papermill_calls()} == set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("stage, notebook, keys", list(_papermill_calls()))
+def test_stage_parameters_exist_in_notebook(stage, notebook, keys):
+    declared = papermill.inspect_notebook(str(ROOT / notebook))
+    assert set(keys) <= set(declared), f"stage {stage} passes {set(keys) - set(declared)} unknown to {notebook}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_source_notebook_has_no_outputs(notebook):
+    cells = json.loads(notebook.read_text())["cells"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c["cell_type"] == "code")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_in_smoke_profile(notebook, smoke_params, tmp_path):
+    declared = papermill.inspect_notebook(str(notebook))
+    overrides = {"params_file": str(smoke_params)}
+    for name in declared:  # every output path goes to tmp_path, so the run leaves the repo untouched
+        if name.endswith(("_file", "_dir")) and name != "params_file":
+            default = str(declared[name]["default"]).strip("\"'")
+            suffix = "" if name.endswith("_dir") else "." + default.rsplit(".", 1)[-1]
+            overrides[name] = str(tmp_path / (name + suffix))
+    papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters=overrides,
+                               kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+    for name, path in overrides.items():
+        if name.endswith("_file") and name != "params_file":
+            assert (tmp_path / path).exists(), f"{notebook.name} did not write {name}"
