@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,3 +164,15 @@ def palm_accuracy(dataset: str, rows) -> float:
     """Accuracy of the shipped PaLM-540B CoTs on `rows` (parsed from `palm_output`, as any teacher's text)."""
     predictions = [parse_answer(dataset, row["palm_output"], row["choices"]) for row in rows]
     return accuracy(dataset, predictions, [row["answer"] for row in rows])
+
+
+def majority_vote(predictions: Sequence[str | None], weights: Sequence[float] | None = None) -> str | None:
+    """Most-weighted canonical answer; None (unparseable) never votes; ties go to the answer seen first."""
+    weights = [1.0] * len(predictions) if weights is None else list(weights)
+    if len(weights) != len(predictions):
+        raise ValueError(f"{len(weights)} weights for {len(predictions)} predictions")
+    totals: dict[str, float] = {}
+    for prediction, weight in zip(predictions, weights, strict=True):
+        if prediction is not None:
+            totals[prediction] = totals.get(prediction, 0.0) + weight
+    return max(totals, key=totals.__getitem__) if totals else None

@@ -72,6 +72,26 @@ class TeacherConfig:
 
 
 @dataclass(frozen=True)
+class StudentConfig:
+    """The `student:` section: which small model learns, built from config or loaded."""
+
+    kind: Literal["seq2seq", "causal"] = "causal"
+    # seq2seq: t5-v1_1-{tiny,small,base,large} (random init from config) or a checkpoint path/hub id;
+    # causal: smollm2-135m (pretrained, offline GGUF), tiny-llama (random, tests) or a checkpoint path/hub id.
+    name: str = "smollm2-135m"
+    vocab_size: int = 8000  # tokenizer trained on the training texts for from-config students
+    lora_r: int = 0  # 0 = full fine-tuning; >0 = LoRA adapters of this rank (peft)
+    lora_alpha: int = 32
+    max_source_tokens: int = 384
+    max_target_tokens: int = 192
+
+    def check(self) -> None:
+        for name in ("vocab_size", "max_source_tokens", "max_target_tokens"):
+            _require(getattr(self, name) > 0, f"student.{name}", "must be positive")
+        _require(self.lora_r >= 0, "student.lora_r", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """The `study:` section: the axes DVC's matrix stages iterate over."""
 
@@ -88,6 +108,7 @@ class Params:
 
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
 
 

@@ -64,6 +64,11 @@ def source_of(cfg: TeacherConfig) -> str:
     return f"openai@{cfg.base_url}" if backend == "openai" else backend
 
 
+def teacher_name(cfg: TeacherConfig) -> str:
+    """Who wrote the CoTs, as recorded in outputs and metrics."""
+    return "palm:PaLM-540B" if cfg.backend == "palm" else f"{source_of(cfg)}:{cfg.model}"
+
+
 def job_key(source: str, model: str, messages: Sequence[Mapping], sampling: Sampling, index: int) -> str:
     """Hash of generator, model, prompt, sampling params and sample index."""
     payload = [source, model, list(messages), dataclasses.asdict(sampling), index]
@@ -117,7 +122,7 @@ def _cot_record(dataset: str, row: Mapping, k: int, text: str, cfg: TeacherConfi
     parsed = answers.parse_answer(dataset, text, row["choices"])
     return {"id": row["id"], "k": k, "text": text, "answer": parsed, "parsed": parsed is not None,
             "correct": answers.is_correct(dataset, parsed, row["answer"]), "gold": row["answer"],
-            "backend": cfg.backend, "model": cfg.model, "eval_mode": cfg.eval_mode, **extra}
+            "teacher": teacher_name(cfg), "eval_mode": cfg.eval_mode, **extra}
 
 
 def _generate_cots(dataset, train, questions, cfg, cache, out_dir) -> list[dict]:

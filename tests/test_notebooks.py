@@ -15,6 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def _papermill_calls():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
+        stage = stage.get("do", stage)  # foreach/matrix stages keep their body under `do`
         for command in re.split(r"&&|;", stage["cmd"]):
             words = shlex.split(command)
             if words[:1] == ["papermill"]:

@@ -1,0 +1,106 @@
+"""What a teacher run is worth: CoT accuracy, diversity, parse failures, verdict quality, tokens and cost."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mm import answers, teacher
+from mm.cache import CompletionCache
+from mm.config import TeacherConfig
+from mm.data import read_jsonl
+
+
+def load_run(out_dir: Path) -> dict[str, pd.DataFrame]:
+    """cots, evals and verdict_probe of a teacher run as frames (empty frames for missing files)."""
+    out_dir = Path(out_dir)
+    names = ("cots", "evals", "verdict_probe")
+    return {n: pd.DataFrame(read_jsonl(out_dir / f"{n}.jsonl")) if (out_dir / f"{n}.jsonl").exists()
+            else pd.DataFrame() for n in names}
+
+
+def cot_summary(dataset: str, cots: pd.DataFrame, rows: Sequence[Mapping]) -> dict:
+    """Accuracy of the first CoT and of the majority of N, coverage, diversity, parse failures, PaLM on the same."""
+    sampled = cots[~cots.get("rationalized", pd.Series(False, index=cots.index)).fillna(False).astype(bool)]
+    by_id = {row["id"]: row for row in rows}
+    per_q = sampled.groupby("id", sort=False)
+    first = per_q.apply(lambda g: bool(g.sort_values("k")["correct"].iloc[0]), include_groups=False)
+    majority = per_q.apply(
+        lambda g: answers.is_correct(dataset, answers.majority_vote(_answers(g["answer"])), g["gold"].iloc[0]),
+        include_groups=False)
+    diversity = per_q["answer"].agg(lambda a: len({x for x in _answers(a) if x is not None}))
+    asked = [by_id[i] for i in first.index]
+    summary = {
+        "n_questions": int(len(first)),
+        "n_cots": int(len(sampled)),
+        "first_cot_accuracy": float(first.mean()),
+        "majority_accuracy": float(majority.mean()),
+        "any_correct": float(per_q["correct"].any().mean()),
+        "cot_accuracy": float(sampled["correct"].mean()),
+        "parse_failure_rate": float(1 - sampled["parsed"].mean()),
+        "distinct_answers_mean": float(diversity.mean()),
+        "palm_accuracy_same_questions": answers.palm_accuracy(dataset, asked),
+        "usable_correct_cots": int(sampled["correct"].sum()),
+    }
+    if len(sampled) != len(cots):
+        rationalized = cots.drop(sampled.index)
+        summary["rationalized_questions"] = int(len(rationalized))
+        summary["rationalization_yield"] = float(rationalized["correct"].mean())
+    return summary
+
+
+def _answers(column: pd.Series) -> list[str | None]:
+    """Parsed answers with pandas' missing values (NaN under pandas 3 string dtype) back to None."""
+    return [None if pd.isna(x) else x for x in column]
+
+
+def verdict_quality(evals: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """Verdict vs the CoT's true correctness: confusion matrix, accuracy, precision/recall of 'wrong'."""
+    if evals.empty:
+        return {}, pd.DataFrame()
+    truth = evals["cot_correct"].map({True: "correct", False: "wrong"})
+    said = evals["verdict"].fillna("unparsed")
+    confusion = pd.crosstab(truth.rename("true"), said.rename("verdict"))
+    flagged = said == "wrong"
+    really_wrong = truth == "wrong"
+    stats = {
+        "n": int(len(evals)),
+        "verdict_accuracy": float((said == truth).mean()),
+        "verdict_unparsed_rate": float((said == "unparsed").mean()),
+        "wrong_precision": float((flagged & really_wrong).sum() / max(int(flagged.sum()), 1)),
+        "wrong_recall": float((flagged & really_wrong).sum() / max(int(really_wrong.sum()), 1)),
+    }
+    return stats, confusion
+
+
+def usage(out_dir: Path, cfg: TeacherConfig) -> dict:
+    """Tokens used by the cached completions of this run and their estimated price."""
+    records = CompletionCache(Path(out_dir) / "completions.jsonl").records.values()
+    prompt = sum(c.prompt_tokens for c in records)
+    completion = sum(c.completion_tokens for c in records)
+    return {
+        "calls": len(records),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "generation_seconds": round(sum(c.seconds for c in records), 1),
+        "estimated_cost_usd": round((prompt * cfg.price_per_mtok_in + completion * cfg.price_per_mtok_out) / 1e6, 4),
+    }
+
+
+def report(dataset: str, out_dir: Path, rows: Sequence[Mapping], cfg: TeacherConfig) -> dict:
+    """All teacher metrics of one dataset, as written to metrics/teacher_<dataset>.json."""
+    run = load_run(out_dir)
+    metrics = {"dataset": dataset, "teacher": teacher.teacher_name(cfg), "eval_mode": cfg.eval_mode,
+               **cot_summary(dataset, run["cots"], rows)}
+    metrics["self_eval"] = verdict_quality(run["evals"])[0]
+    metrics["teacher_verdict_probe"] = verdict_quality(run["verdict_probe"])[0]
+    metrics["usage"] = usage(out_dir, cfg)
+    return metrics
+
+
+def write_metrics(metrics: Mapping, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")

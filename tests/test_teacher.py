@@ -1,0 +1,150 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mm import config, data, prompts, teacher
+from mm.cache import CompletionCache
+from mm.llm import Completion
+
+
+@pytest.fixture(scope="module")
+def benchmarks():
+    return {name: data.load_benchmark(name) for name in config.DATASETS}
+
+
+@pytest.mark.parametrize("name", config.DATASETS)
+def test_no_valid_or_test_example_enters_a_prompt(benchmarks, name):
+    splits = benchmarks[name]
+    train = list(splits["train"])
+    shots = prompts.exemplars(name, train, 4)
+    cfg = config.TeacherConfig(n_questions={name: 50})
+    questions = teacher.teacher_questions(name, train, cfg)
+    held_out = [row["question"] for split in ("valid", "test") for row in splits[split]]
+    text = "\n".join(m["content"] for q in questions[:5] for m in prompts.cot_messages(name, q["question"], shots))
+    assert not [q for q in held_out if q in text]
+    assert not {s["id"] for s in shots} & {q["id"] for q in questions}
+
+
+def test_exemplars_must_come_from_the_train_split_given(benchmarks):
+    with pytest.raises(prompts.PromptError, match="not in the train split"):
+        prompts.exemplars("svamp", list(benchmarks["svamp"]["valid"]), 4)
+
+
+def test_svamp_exemplar_cot_ends_with_an_equation_that_parses(benchmarks):
+    from mm import answers
+
+    for shot in prompts.exemplars("svamp", list(benchmarks["svamp"]["train"]), 4):
+        cot = prompts.exemplar_cot("svamp", shot)
+        assert cot.endswith(").") and answers.is_correct("svamp", answers.parse_answer("svamp", cot), shot["answer"])
+
+
+def test_reference_evaluation_ends_with_the_verdict_decided_in_code():
+    from mm import answers
+
+    text = prompts.reference_evaluation("5", "2 + 2 = 4. The answer is (2 + 2).", "4", correct=False)
+    assert answers.parse_verdict(text) == "wrong" and "2 + 2 = 4" in text
+
+
+def test_replay_miss_names_the_missing_keys(tmp_path, benchmarks):
+    cfg = config.TeacherConfig(backend="replay", n_cots=2, n_questions={"svamp": 2}, verdict_probe=0)
+    with pytest.raises(teacher.ReplayMiss) as err:
+        teacher.generate("svamp", list(benchmarks["svamp"]["train"]), cfg, tmp_path)
+    train = list(benchmarks["svamp"]["train"])
+    shots = prompts.exemplars("svamp", train, cfg.n_shots)
+    first = teacher.teacher_questions("svamp", train, cfg)[0]
+    key = teacher.make_job(cfg, prompts.cot_messages("svamp", first["question"], shots), 0).key
+    assert "4 completion(s) missing" in str(err.value) and key in str(err.value)
+
+
+def test_cache_skips_a_torn_last_line_and_appends_after_it(tmp_path):
+    cache = CompletionCache(tmp_path / "c.jsonl")
+    cache.put(Completion(key="a", text="one"))
+    with (tmp_path / "c.jsonl").open("a") as handle:
+        handle.write('{"key": "b", "te')  # killed mid-write
+    reopened = CompletionCache(tmp_path / "c.jsonl")
+    assert reopened.bad_lines == [2] and "a" in reopened and "b" not in reopened
+    reopened.put(Completion(key="b", text="two"))
+    again = CompletionCache(tmp_path / "c.jsonl")
+    assert again.get("b").text == "two" and len(again) == 2
+
+
+class _EchoServer(ThreadingHTTPServer):
+    """OpenAI-compatible stub: a deterministic CoT per (prompt, seed), slow enough to be killed mid-run."""
+
+    daemon_threads = True
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(0.05)
+        seed = body.get("seed", 0)
+        text = f"Some steps for seed {seed}. The answer is ({seed % 3} + 1)."
+        if "Proposed solution" in body["messages"][-1]["content"]:
+            text = f"Looks fine. Evaluation result: the given answer is {'correct' if seed % 2 else 'wrong'}."
+        payload = json.dumps({"choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                              "usage": {"prompt_tokens": 10, "completion_tokens": 5}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def echo_server():
+    server = _EchoServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+GENERATE = """
+import sys
+from pathlib import Path
+from mm import config, data, teacher
+cfg = config.TeacherConfig(backend="openai", base_url=sys.argv[1], model="stub", concurrency=1, n_cots=3,
+                           n_questions={"svamp": 6}, verdict_probe=4)
+teacher.generate("svamp", list(data.load_benchmark("svamp")["train"]), cfg, Path(sys.argv[2]))
+"""
+
+
+def _run(url: str, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", GENERATE, url, str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "OPENAI_API_KEY": ""})
+
+
+@pytest.mark.slow
+def test_generation_killed_mid_run_resumes_to_the_same_records(echo_server, tmp_path):
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert _run(echo_server, reference).wait(timeout=120) == 0
+    victim = _run(echo_server, resumed)
+    cache_file = resumed / "completions.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not cache_file.exists() or len(cache_file.read_text().splitlines()) < 7):
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    done_before = len(cache_file.read_text().splitlines())
+    assert 7 <= done_before < 22, "the kill should land mid-run (18 CoTs + 4 probe calls in all)"
+    restart = _run(echo_server, resumed)
+    assert restart.wait(timeout=120) == 0, restart.stderr.read().decode()
+    for name in ("cots.jsonl", "evals.jsonl", "verdict_probe.jsonl"):
+        assert (resumed / name).read_text() == (reference / name).read_text()
+    keys = [json.loads(line)["key"] for line in cache_file.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 22
