@@ -91,15 +91,64 @@ class StudentConfig:
         _require(self.lora_r >= 0, "student.lora_r", "must be >= 0")
 
 
+METHODS = ("finetune_gold", "distill_label", "step_by_step", "mind_mirror")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """The `distill:` section: training data per method, optimisation budget, validation-based selection."""
+
+    n_train: int | None = None  # train questions (of those the teacher answered); None = all
+    train_fraction: float = 1.0  # ablation: share of those questions kept
+    n_cots: int = 5  # teacher CoTs per question used by mind_mirror (step_by_step always uses 1)
+    n_evals: int = 1  # teacher evaluations per CoT used by mind_mirror's self-evaluation stage
+    alpha: float = 0.5  # loss = alpha * predict + (1 - alpha) * explain
+    filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
+    self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
+    steps: int = 60  # optimiser steps of the answer/CoT stage (every method)
+    self_eval_steps: int = 30  # optimiser steps of mind_mirror's self-evaluation stage
+    batch_size: int = 8  # questions per step (multi-task: each gives a predict and an explain sequence)
+    grad_accum: int = 1
+    lr: float = 1e-4
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.0
+    bf16: bool = True  # autocast; on CPU too where it helps (1.6-2.7x per step measured here)
+    eval_every: int = 20  # validation (generate, parse, score) every this many steps, and at the end
+    save_every: int = 20  # resumable checkpoint every this many steps
+    n_valid: int | None = 100  # valid questions used for selection; None = all
+    n_test: int | None = None  # test questions scored once at the end; None = the whole test split
+    select_head: Literal["predict", "explain"] = "predict"  # head whose valid accuracy picks the checkpoint
+    max_new_tokens_predict: int = 24
+    max_new_tokens_explain: int = 128
+    eval_batch_size: int = 32
+
+    def check(self) -> None:
+        _require(0 <= self.alpha <= 1, "distill.alpha", "must be in [0, 1]")
+        _require(0 < self.train_fraction <= 1, "distill.train_fraction", "must be in (0, 1]")
+        _require(0 <= self.warmup_fraction < 1, "distill.warmup_fraction", "must be in [0, 1)")
+        _require(self.lr > 0, "distill.lr", "must be positive")
+        for name in ("n_cots", "n_evals", "steps", "batch_size", "grad_accum", "eval_every", "save_every",
+                     "max_new_tokens_predict", "max_new_tokens_explain", "eval_batch_size"):
+            _require(getattr(self, name) > 0, f"distill.{name}", "must be positive")
+        _require(self.self_eval_steps >= 0, "distill.self_eval_steps", "must be >= 0")
+        for name in ("n_train", "n_valid", "n_test"):
+            value = getattr(self, name)
+            _require(value is None or value > 0, f"distill.{name}", "must be positive or null")
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """The `study:` section: the axes DVC's matrix stages iterate over."""
 
     datasets: list[str] = field(default_factory=lambda: list(DATASETS))
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    seeds: list[int] = field(default_factory=lambda: [0])
 
     def check(self) -> None:
         for name in self.datasets:
             _require(name in DATASETS, "study.datasets", f"unknown dataset {name!r}; known: {DATASETS}")
+        for name in self.methods:
+            _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +158,7 @@ class Params:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
 
 

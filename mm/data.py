@@ -5,7 +5,8 @@ import gzip
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{lineno}: malformed JSON line ({err.msg})") from None
     return rows
+
+
+def write_jsonl(path: Path, records: Sequence[Mapping]) -> None:
+    """Atomic write: a crash leaves the previous file, never half of a new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    os.replace(partial, path)
 
 
 @cache

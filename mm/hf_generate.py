@@ -16,7 +16,7 @@ def load_gguf_model(gguf: Path, cache_dir: Path):
 
     if not (cache_dir / "config.json").exists():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # A GGUF-loaded model is marked quantized and refuses save_pretrained until cleared.
         model.hf_quantizer = None
         model.is_quantized = False
@@ -27,7 +27,7 @@ def load_gguf_model(gguf: Path, cache_dir: Path):
         tokenizer.save_pretrained(partial)
         partial.rename(cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(cache_dir)
-    model = AutoModelForCausalLM.from_pretrained(cache_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(cache_dir, dtype=torch.float32)
     return model, tokenizer
 
 

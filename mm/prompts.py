@@ -39,11 +39,11 @@ class PromptError(ValueError):
 def answer_sentence(dataset: str, row: Mapping) -> str:
     """The closing sentence of a gold CoT: 'So the answer is neutral.' / '(b) wins' / 'The answer is (28 - 15).'"""
     if dataset == "svamp":
-        return f"The answer is ({_plain_equation(row['Equation'])})."
+        return f"The answer is ({plain_equation(row['Equation'])})."
     return f"So the answer is {row['answer']}."
 
 
-def _plain_equation(equation: str) -> str:
+def plain_equation(equation: str) -> str:
     """'( ( 18.0 - 10.0 ) * 15.0 )' -> '(18 - 10) * 15': the form PaLM and the student write."""
     text = " ".join(equation.replace("(", " ( ").replace(")", " ) ").split())
     text = " ".join(t[:-2] if t.endswith(".0") else t for t in text.split())
@@ -138,3 +138,8 @@ def reference_evaluation(given: str | None, reference_cot: str | None, gold: str
     lines.append(f"The correct answer is {gold}, so the given answer {'matches' if correct else 'does not match'} it.")
     lines.append(verdict_line("correct" if correct else "wrong"))
     return " ".join(lines)
+
+
+def self_eval_question(question: str, cot: str) -> str:
+    """Student input of the self-evaluation task: the question and a candidate CoT to judge."""
+    return f"{question}\nProposed solution: {cot.strip()}\nIs the proposed solution correct?"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from tqdm.auto import tqdm
 from mm import answers, prompts
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
-from mm.data import subsample
+from mm.data import subsample, write_jsonl
 from mm.llm import Backend, Completion, Job, Sampling
 
 PROBE_SEED = 10_000  # sampling seeds of verdict-probe jobs, apart from CoT seeds
@@ -192,13 +191,3 @@ def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict],
     reference = references[j % len(references)] if references else None
     text = prompts.reference_evaluation(cot["answer"], reference, row["answer"], cot["correct"])
     return _eval_record(cot, j, text, cfg)
-
-
-def write_jsonl(path: Path, records: Sequence[Mapping]) -> None:
-    """Atomic write: a crash leaves the previous file, never half of a new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(partial, path)

@@ -38,15 +38,28 @@ def test_source_notebook_has_no_outputs(notebook):
     assert all(not c.get("outputs") and not c.get("execution_count") for c in cells if c["cell_type"] == "code")
 
 
+@pytest.fixture(scope="module")
+def smoke_teacher_dir(smoke_params, tmp_path_factory):
+    """Teacher outputs of the smoke profile (the shipped PaLM CoTs) for the notebooks' default dataset."""
+    from mm import config, data, teacher
+
+    out = tmp_path_factory.mktemp("teacher")
+    teacher.generate("svamp", list(data.load_benchmark("svamp")["train"]), config.load_params(smoke_params).teacher,
+                     out)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_in_smoke_profile(notebook, smoke_params, tmp_path):
+def test_notebook_runs_in_smoke_profile(notebook, smoke_params, smoke_teacher_dir, tmp_path):
     declared = papermill.inspect_notebook(str(notebook))
     overrides = {"params_file": str(smoke_params)}
-    for name in declared:  # every output path goes to tmp_path, so the run leaves the repo untouched
-        if name.endswith(("_file", "_dir")) and name != "params_file":
+    if "teacher_dir" in declared:
+        overrides["teacher_dir"] = str(smoke_teacher_dir)
+    for name in declared:  # every output (*_file, out_dir) goes to tmp_path, so the run leaves the repo untouched
+        if (name.endswith("_file") and name != "params_file") or name == "out_dir":
             default = str(declared[name]["default"]).strip("\"'")
-            suffix = "" if name.endswith("_dir") else "." + default.rsplit(".", 1)[-1]
+            suffix = "" if name == "out_dir" else "." + default.rsplit(".", 1)[-1]
             overrides[name] = str(tmp_path / (name + suffix))
     papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters=overrides,
                                kernel_name="python3", cwd=str(ROOT), progress_bar=False)

@@ -1,0 +1,62 @@
+"""Batched greedy decoding of a student and scoring of its two heads (predict, explain) on a split."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from mm import answers
+from mm.collate import source_text
+
+
+def generate(student, sources: Sequence[str], max_new_tokens: int, batch_size: int = 32,
+             bf16: bool = True) -> list[str]:
+    """Greedy continuations, batched longest-first (less padding); outputs come back in input order."""
+    model, tokenizer = student.model, student.tokenizer
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
+    outputs: dict[int, str] = {}
+    causal = student.kind == "causal"
+    tokenizer.padding_side = "left" if causal else "right"
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    try:
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            enc = tokenizer([sources[i] for i in index], return_tensors="pt", padding=True,
+                            add_special_tokens=not causal).to(device)
+            with torch.inference_mode(), autocast:
+                out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
+            new = out[:, enc["input_ids"].shape[1] :] if causal else out
+            for i, tokens in zip(index, new, strict=True):
+                outputs[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = "right"
+        model.train(was_training)
+    return [outputs[i] for i in range(len(sources))]
+
+
+def parse_head(dataset: str, head: str, output: str, choices: Sequence[str]) -> str | None:
+    """Canonical answer of a head's output: the predict head writes the answer itself, explain a whole CoT."""
+    text = f"The answer is {output}" if head == "predict" else output
+    return answers.parse_answer(dataset, text, list(choices) or None)
+
+
+def predict(student, dataset: str, rows: Sequence[Mapping], head: str, max_new_tokens: int,
+            batch_size: int = 32, bf16: bool = True) -> list[dict]:
+    """One record per row: id, head, output, parsed answer, gold, correct."""
+    sources = [source_text(head, row["question"], student.kind) for row in rows]
+    outputs = generate(student, sources, max_new_tokens, batch_size, bf16)
+    records = []
+    for row, output in zip(rows, outputs, strict=True):
+        parsed = parse_head(dataset, head, output, row["choices"])
+        records.append({"id": row["id"], "head": head, "output": output, "answer": parsed, "gold": row["answer"],
+                        "correct": answers.is_correct(dataset, parsed, row["answer"])})
+    return records
+
+
+def accuracy(records: Sequence[Mapping]) -> float:
+    return sum(r["correct"] for r in records) / len(records) if records else 0.0

@@ -1,0 +1,105 @@
+"""One distillation run end to end: teacher data -> stages -> student -> fit on valid -> test scored once."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from transformers import set_seed
+
+from mm import ROOT, decode, distill, student, train
+from mm.config import Params
+from mm.data import load_from_config, read_jsonl, subsample, write_jsonl
+
+HOLDOUT_SEED = 0  # valid/test subsets are the same for every method and seed, so results pair up
+
+
+def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """Committed teacher CoTs and evaluations of a dataset (empty when the teacher stage has not run)."""
+    folder = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
+    read = lambda name: read_jsonl(folder / name) if (folder / name).exists() else []  # noqa: E731
+    return read("cots.jsonl"), read("evals.jsonl")
+
+
+def holdout(rows: Sequence[Mapping], n: int | None) -> list[Mapping]:
+    return list(rows) if n is None or n >= len(rows) else subsample(list(rows), n, HOLDOUT_SEED)
+
+
+def majority_baseline(dataset: str, train_rows: Sequence[Mapping], test_rows: Sequence[Mapping]) -> float:
+    """Accuracy of always answering the most common train answer (CQA: the most common letter)."""
+    key = (lambda a: a[:3]) if dataset == "cqa" else (lambda a: a)
+    common = Counter(key(r["answer"]) for r in train_rows).most_common(1)[0][0]
+    return sum(key(r["answer"]) == common for r in test_rows) / len(test_rows)
+
+
+def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
+        teacher_dir: Path | None = None) -> tuple[dict, list[dict]]:
+    """Train `method` on `dataset`, select on valid, score test once; returns (metrics, per-item predictions)."""
+    started = time.perf_counter()
+    cfg = params.distill
+    set_seed(seed)
+    splits = load_from_config(dataset, params.data)
+    cots, evals = teacher_outputs(dataset, teacher_dir)
+    rows = distill.train_questions(list(splits["train"]), cots, cfg, seed)
+    stages = distill.build_stages(method, dataset, rows, cots, evals, cfg)
+    texts = [t for s in stages for p in s.pairs for t in (p.question, p.answer, p.rationale) if t]
+    model = student.build_student(params.student, texts)
+    heads = ["predict"] + (["explain"] if stages[-1].alpha < 1 else [])
+    select_head = cfg.select_head if cfg.select_head in heads else "predict"
+    valid = holdout(splits["valid"], cfg.n_valid)
+
+    def validate(candidate) -> float:
+        return decode.accuracy(score(candidate, dataset, valid, select_head, cfg))
+
+    fitted = train.fit(model, stages, cfg, params.student, out_dir, validate, seed, run_key(dataset, method, seed,
+                                                                                         params, cots))
+    best = student.load_student(Path(out_dir) / train.BEST, params.student.kind)
+    test = holdout(splits["test"], cfg.n_test)  # read only now: selection is over
+    by_head = {head: score(best, dataset, test, head, cfg) for head in heads}
+    metrics = {
+        "dataset": dataset, "method": method, "seed": seed,
+        "test_accuracy": decode.accuracy(by_head["predict"]),
+        **({"test_accuracy_explain": decode.accuracy(by_head["explain"])} if "explain" in by_head else {}),
+        "val_accuracy": fitted["best_valid_accuracy"], "select_head": select_head,
+        "majority_baseline": majority_baseline(dataset, rows, test),
+        "n_test": len(test), "n_valid": len(valid), "n_train_questions": len(rows), **distill.data_counts(stages),
+        "steps": fitted["steps"], "best_step": fitted["best_step"], "train_seconds": fitted["train_seconds"],
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "student": params.student.name, "student_kind": params.student.kind,
+        "teacher": "gold labels" if method == "finetune_gold" else cots[0]["teacher"], "history": fitted["history"],
+    }
+    return metrics, merge_predictions(by_head)
+
+
+def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, cfg) -> list[dict]:
+    tokens = cfg.max_new_tokens_predict if head == "predict" else cfg.max_new_tokens_explain
+    return decode.predict(candidate, dataset, rows, head, tokens, cfg.eval_batch_size, cfg.bf16)
+
+
+def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
+    """One record per test item with each head's output, parsed answer and correctness."""
+    merged: dict[str, dict] = {}
+    for head, records in by_head.items():
+        for r in records:
+            item = merged.setdefault(r["id"], {"id": r["id"], "gold": r["gold"]})
+            item.update({f"{head}_output": r["output"], f"{head}_answer": r["answer"], f"{head}_correct": r["correct"]})
+    return list(merged.values())
+
+
+def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:
+    """Fingerprint of everything a checkpoint depends on, so a resumed run never mixes settings."""
+    payload = [dataset, method, seed, dataclasses.asdict(params.distill), dataclasses.asdict(params.student),
+               dataclasses.asdict(params.data), len(cots), hashlib.sha256(json.dumps(cots).encode()).hexdigest()]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], metrics_file: str | Path,
+                  predictions_file: str | Path) -> None:
+    for path in (Path(metrics_file), Path(predictions_file)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    Path(metrics_file).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_jsonl(Path(predictions_file), predictions)

@@ -1,0 +1,174 @@
+"""The training loop: multi-task loss, length-grouped batches, bf16 autocast, accumulation, resume, selection."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from mm.collate import encode_batch, length_grouped_batches, source_text, target_text
+from mm.config import DistillConfig, StudentConfig
+from mm.distill import Pair, Stage
+
+BEST, LAST = "best", "last"
+
+
+def multitask_loss(model, batch: dict, alpha: float) -> torch.Tensor:
+    """alpha * L_predict + (1 - alpha) * L_explain; a task whose weight is 0 is not even run."""
+    total = torch.zeros((), device=next(model.parameters()).device)
+    if alpha > 0:
+        total = total + alpha * model(**batch["predict"]).loss
+    if alpha < 1:
+        if batch.get("explain") is None:
+            raise ValueError("alpha < 1 needs rationales: this stage's pairs have none")
+        total = total + (1 - alpha) * model(**batch["explain"]).loss
+    return total
+
+
+def collate(pairs: Sequence[Pair], tokenizer, kind: str, student_cfg: StudentConfig, alpha: float) -> dict:
+    """A predict batch and, for multi-task stages, the explain batch of the same questions."""
+    def encode(task: str, targets: list[str]) -> dict:
+        sources = [source_text(task, p.question, kind) for p in pairs]
+        targets = [target_text(t, kind) for t in targets]
+        return encode_batch(tokenizer, kind, sources, targets, student_cfg.max_source_tokens,
+                            student_cfg.max_target_tokens)
+
+    batch = {"predict": encode("predict", [p.answer for p in pairs])}
+    if alpha < 1 and all(p.rationale for p in pairs):
+        batch["explain"] = encode("explain", [p.rationale for p in pairs])
+    return batch
+
+
+def stage_batches(stage: Stage, cfg: DistillConfig, seed: int) -> list[list[int]]:
+    """Exactly steps * grad_accum batches: length-grouped epochs, reshuffled with a new seed each epoch."""
+    lengths = [len(p.question) + len(p.rationale or p.answer) for p in stage.pairs]
+    needed, batches, epoch = stage.steps * cfg.grad_accum, [], 0
+    while len(batches) < needed:
+        batches += length_grouped_batches(lengths, cfg.batch_size, seed=seed * 1000 + epoch)
+        epoch += 1
+    return batches[:needed]
+
+
+def _read_state(out_dir: Path, run_key: str) -> dict:
+    """The checkpoint state of this very run; one left by a run with other settings is discarded."""
+    path = out_dir / LAST / "state.json"
+    if path.exists():
+        state = json.loads(path.read_text())
+        if state.get("run_key") == run_key:
+            return state
+        shutil.rmtree(out_dir / LAST)
+        shutil.rmtree(out_dir / BEST, ignore_errors=True)
+    return {"run_key": run_key, "stage": 0, "step": 0, "global_step": 0, "best": -1.0, "best_step": None,
+            "history": [], "seconds": 0.0}
+
+
+def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: StudentConfig, out_dir: str | Path,
+        validate: Callable[[object], float], seed: int = 0, run_key: str = "") -> dict:
+    """Train stage after stage; validate the selected stage every eval_every steps and keep the best in out/best.
+
+    Resumable: every save_every steps the model, optimiser, scheduler and RNG go to out/last, and a new call
+    with the same run_key continues from there. Only `validate` sees held-out data; the test split never.
+    """
+    from dvclive import Live
+
+    out_dir = Path(out_dir)
+    state = _read_state(out_dir, run_key)
+    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", gradient_accumulation_steps=cfg.grad_accum,
+                              cpu=not torch.cuda.is_available())
+    live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
+                report=None)
+    started = time.perf_counter() - state["seconds"]
+    for index, stage in enumerate(stages):
+        if index < state["stage"]:
+            continue
+        torch.manual_seed(seed * 100 + index)  # dropout etc.: a stage starts the same on a resumed run
+        model = student.model
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_fraction * stage.steps),
+                                                    stage.steps)
+        first = state["step"] if index == state["stage"] else 0
+        batches = stage_batches(stage, cfg, seed * 100 + index)[first * cfg.grad_accum :]
+        loader = DataLoader(stage.pairs, batch_sampler=batches, collate_fn=functools.partial(
+            collate, tokenizer=student.tokenizer, kind=student.kind, student_cfg=student_cfg, alpha=stage.alpha))
+        model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        if state.get("checkpoint") and first > 0:  # mid-stage: model, optimiser, scheduler and RNG
+            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]))
+        elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
+            _load_weights(accelerator.unwrap_model(model), out_dir / LAST / state["checkpoint"])
+        model.train()
+        step = first
+        bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
+        for micro, batch in enumerate(loader, start=1):
+            with accelerator.accumulate(model):
+                loss = multitask_loss(model, batch, stage.alpha)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if micro % cfg.grad_accum:
+                continue
+            step += 1
+            state["global_step"] += 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            live.log_metric(f"train/loss_{stage.name}", loss.item())
+            last_step = step == stage.steps
+            if stage.selected and (step % cfg.eval_every == 0 or last_step) and accelerator.is_main_process:
+                student.model = accelerator.unwrap_model(model)
+                accuracy = validate(student)
+                live.log_metric("valid/accuracy", accuracy)
+                state["history"].append({"stage": stage.name, "step": step, "valid_accuracy": accuracy,
+                                         "loss": loss.item()})
+                if accuracy > state["best"]:
+                    state.update(best=accuracy, best_step=state["global_step"])
+                    student.save(out_dir / BEST)
+            live.next_step()
+            if step % cfg.save_every == 0 or last_step:
+                state.update(stage=index + 1 if last_step else index, step=0 if last_step else step,
+                             seconds=time.perf_counter() - started)
+                _save(accelerator, out_dir, state)
+        bar.close()
+        student.model = accelerator.unwrap_model(model)
+        accelerator.free_memory()
+    live.end()
+    return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
+            "steps": state["global_step"], "train_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _save(accelerator: Accelerator, out_dir: Path, state: dict) -> None:
+    """Checkpoint for resume into a new folder; state.json names it and is replaced last, then the old one goes.
+
+    A crash at any point leaves state.json naming a complete checkpoint.
+    """
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    previous = state.get("checkpoint")
+    state["checkpoint"] = f"step{state['global_step']}"
+    accelerator.save_state(str(out_dir / LAST / state["checkpoint"]))
+    partial = out_dir / LAST / "state.json.partial"
+    partial.write_text(json.dumps(state, indent=1))
+    partial.replace(out_dir / LAST / "state.json")
+    if previous and previous != state["checkpoint"]:
+        shutil.rmtree(out_dir / LAST / previous, ignore_errors=True)
+
+
+def _load_weights(model, checkpoint: Path) -> None:
+    from safetensors.torch import load_file
+
+    files = sorted(checkpoint.glob("model*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{checkpoint}: no model weights to resume from")
+    missing, unexpected = model.load_state_dict(load_file(files[0]), strict=False)
+    if unexpected:
+        raise RuntimeError(f"{checkpoint}: weights do not fit the model ({unexpected[:3]} ...)")

@@ -1,0 +1,183 @@
+import dataclasses
+
+import pytest
+import torch
+
+from mm import collate, config, data, decode, distill, experiment, student, train
+from mm.config import DistillConfig, StudentConfig
+
+TINY = {"seq2seq": StudentConfig(kind="seq2seq", name="t5-v1_1-tiny", vocab_size=300),
+        "causal": StudentConfig(kind="causal", name="tiny-llama", vocab_size=300)}
+TEXTS = [f"predict: question {i} has {i * 7} apples. explain: because {i} + {i} = {2 * i}" for i in range(60)]
+
+
+def _rows():
+    return [{"id": f"q{i}", "question": f"What is {i} + 1?", "answer": str(i + 1), "choices": [],
+             "Equation": f"( {i}.0 + 1.0 )"} for i in range(4)]
+
+
+def _cot(qid, k, answer, correct, parsed=True):
+    return {"id": qid, "k": k, "text": f"Think {k}. The answer is ({answer}).", "answer": answer if parsed else None,
+            "parsed": parsed, "correct": correct, "teacher": "test:stub"}
+
+
+COTS = [_cot("q0", 0, "9", False), _cot("q0", 1, "1", True), _cot("q0", 2, "1", True),
+        _cot("q1", 0, "2", True), _cot("q1", 1, "7", False), _cot("q2", 0, "x", False, parsed=False)]
+EVALS = [{"id": c["id"], "k": c["k"], "j": 0, "text": f"Check. Evaluation result: the given answer is "
+          f"{'correct' if c['correct'] else 'wrong'}.", "verdict": "correct" if c["correct"] else "wrong"}
+         for c in COTS]
+
+
+def test_filtering_keeps_only_right_parsed_cots():
+    stages = distill.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    assert [s.name for s in stages] == ["self_eval", "cot"]
+    assert len(stages[1].pairs) == 3 and {p.id for p in stages[1].pairs} == {"q0", "q1"}
+    assert len(stages[0].pairs) == 6  # self-evaluation learns from wrong and unparseable CoTs too
+    assert {p.answer for p in stages[0].pairs} == {"correct", "wrong"}
+    unfiltered = distill.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS,
+                                      DistillConfig(filter_incorrect=False))
+    assert len(unfiltered[1].pairs) == 5
+
+
+def test_step_by_step_takes_one_cot_per_question_the_first_right_one():
+    (stage,) = distill.build_stages("step_by_step", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    by_id = {p.id: p for p in stage.pairs}
+    assert set(by_id) == {"q0", "q1"} and by_id["q0"].rationale.startswith("Think 1.")
+    assert by_id["q0"].answer == "1" and stage.alpha == 0.5
+
+
+def test_distill_label_uses_the_majority_and_finetune_gold_the_equation():
+    (labels,) = distill.build_stages("distill_label", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    assert {p.id: p.answer for p in labels.pairs} == {"q0": "1", "q1": "2"}  # q1 tie: first seen wins
+    (gold,) = distill.build_stages("finetune_gold", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    assert gold.pairs[3].answer == "3 + 1" and gold.alpha == 1.0 and gold.pairs[0].rationale is None
+
+
+def test_no_usable_teacher_output_is_an_error_naming_the_method():
+    bad = [_cot("q0", 0, "9", False)]
+    with pytest.raises(distill.MethodError, match="step_by_step"):
+        distill.build_stages("step_by_step", "svamp", _rows(), bad, [], DistillConfig())
+
+
+def _batch(kind):
+    built = student.build_student(TINY[kind], TEXTS)
+    pairs = [distill.Pair("a", "question 3 has 21 apples", "21", "because 3 times 7 is 21"),
+             distill.Pair("b", "question 5", "5", "because 5")]
+    return built, train.collate(pairs, built.tokenizer, kind, TINY[kind], alpha=0.5)
+
+
+@pytest.mark.parametrize("kind", ["seq2seq", "causal"])
+def test_alpha_one_and_zero_reduce_to_single_task_losses(kind):
+    torch.manual_seed(0)
+    built, batch = _batch(kind)
+    model = built.model.eval()
+    with torch.no_grad():
+        predict, explain = model(**batch["predict"]).loss, model(**batch["explain"]).loss
+        assert torch.allclose(train.multitask_loss(model, batch, 1.0), predict)
+        assert torch.allclose(train.multitask_loss(model, batch, 0.0), explain)
+        assert torch.allclose(train.multitask_loss(model, batch, 0.25), 0.25 * predict + 0.75 * explain)
+        assert torch.allclose(train.multitask_loss(model, {"predict": batch["predict"]}, 1.0), predict)
+
+
+def test_causal_labels_cover_only_target_and_eos_even_when_pad_is_eos():
+    built = student.build_student(TINY["causal"], TEXTS)
+    tok = built.tokenizer
+    tok.pad_token = tok.eos_token  # SmolLM2's situation: pad == eos
+    enc = collate.encode_batch(tok, "causal", ["predict: long question here\nAnswer:", "predict: q\nAnswer:"],
+                               [" 21", " 5"], 64, 16)
+    for ids, labels, mask in zip(enc["input_ids"], enc["labels"], enc["attention_mask"], strict=True):
+        n_prompt = len(tok(["predict: long question here\nAnswer:", "predict: q\nAnswer:"][0 if mask.sum() ==
+                           enc["attention_mask"][0].sum() else 1], add_special_tokens=False)["input_ids"])
+        kept = labels[labels != collate.IGNORE].tolist()
+        assert (labels[:n_prompt] == collate.IGNORE).all()
+        assert kept[-1] == tok.eos_token_id and kept == ids[n_prompt : int(mask.sum())].tolist()
+        assert (labels[mask == 0] == collate.IGNORE).all()
+
+
+def _fit(kind, out_dir, steps=2, validate=None, seed=0):
+    torch.manual_seed(seed)
+    built = student.build_student(TINY[kind], TEXTS)
+    pairs = [distill.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
+    cfg = DistillConfig(steps=steps, batch_size=2, eval_every=1, save_every=2, bf16=False, lr=1e-3)
+    stage = distill.Stage("cot", pairs, steps, 0.5, True)
+    before = {k: v.clone() for k, v in built.model.state_dict().items()}
+    result = train.fit(built, [stage], cfg, TINY[kind], out_dir, validate or (lambda s: 0.5), seed, run_key="t")
+    return built, before, result
+
+
+@pytest.mark.parametrize("kind", ["seq2seq", "causal"])
+def test_two_training_steps_change_weights_and_survive_save_load(kind, tmp_path):
+    built, before, result = _fit(kind, tmp_path)
+    after = built.model.state_dict()
+    assert result["steps"] == 2 and any(not torch.equal(before[k], after[k]) for k in before)
+    built.save(tmp_path / "saved")
+    loaded = student.load_student(tmp_path / "saved", kind)
+    enc = built.tokenizer(["question 1"], return_tensors="pt")
+    extra = {"decoder_input_ids": torch.zeros((1, 1), dtype=torch.long)} if kind == "seq2seq" else {}
+    with torch.no_grad():
+        assert torch.allclose(built.model.eval()(**enc, **extra).logits, loaded.model.eval()(**enc, **extra).logits,
+                              atol=1e-5)
+    assert (tmp_path / train.BEST / "config.json").exists()
+
+
+def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path):
+    reference, _, _ = _fit("causal", tmp_path / "reference", steps=4)
+    calls = []
+
+    def crash_on_third(_):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return 0.5
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit("causal", tmp_path / "resumed", steps=4, validate=crash_on_third)
+    resumed, _, result = _fit("causal", tmp_path / "resumed", steps=4)
+    assert result["steps"] == 4 and [h["step"] for h in result["history"]] == [1, 2, 3, 4]
+    ref, got = reference.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref)
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    _fit("causal", tmp_path, steps=2)
+    torch.manual_seed(0)
+    built = student.build_student(TINY["causal"], TEXTS)
+    stage = distill.Stage("cot", [distill.Pair("q", "question", "1", "because")], 2, 0.5, True)
+    cfg = DistillConfig(steps=2, batch_size=1, eval_every=1, save_every=1, bf16=False)
+    result = train.fit(built, [stage], cfg, TINY["causal"], tmp_path, lambda s: 0.1, 0, run_key="other")
+    assert [h["step"] for h in result["history"]] == [1, 2]
+
+
+@pytest.mark.slow
+def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_params):
+    params = config.load_params(smoke_params)
+    splits = data.load_benchmark("svamp")
+    test_ids = set(splits["test"]["id"])
+    seen, phase = [], {"fitting": False}
+    real_predict, real_fit = decode.predict, train.fit
+
+    def spy_predict(candidate, dataset, rows, head, *args, **kwargs):
+        seen.append((phase["fitting"], head, [r["id"] for r in rows]))
+        return real_predict(candidate, dataset, rows, head, *args, **kwargs)
+
+    def spy_fit(*args, **kwargs):
+        phase["fitting"] = True
+        try:
+            return real_fit(*args, **kwargs)
+        finally:
+            phase["fitting"] = False
+
+    monkeypatch.setattr(decode, "predict", spy_predict)
+    monkeypatch.setattr(train, "fit", spy_fit)
+    params = dataclasses.replace(params, distill=dataclasses.replace(params.distill, n_test=5))
+    teacher_dir = tmp_path / "teacher"
+    data.write_jsonl(teacher_dir / "cots.jsonl", [
+        {**_cot(r["id"], 0, r["answer"], True), "text": f"{r['palm_rationale']} The answer is ({r['answer']})."}
+        for r in list(splits["train"])[:12]])
+    metrics, predictions = experiment.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)
+    during = [ids for fitting, _, ids in seen if fitting]
+    after = [(head, ids) for fitting, head, ids in seen if not fitting]
+    assert during and not any(test_ids & set(ids) for ids in during)
+    assert sorted(head for head, _ in after) == ["explain", "predict"]  # test scored once per head
+    assert all(set(ids) <= test_ids for _, ids in after)
+    assert metrics["n_test"] == len(predictions) == 5
