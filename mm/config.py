@@ -137,6 +137,23 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class EvaluateConfig:
+    """The `evaluate:` section: inference-time use of the selected student on test items (issue: Results)."""
+
+    self_consistency: bool = True  # sample CoTs with the explain head (methods that have one) and vote
+    ks: list[int] = field(default_factory=lambda: [1, 3, 5])  # votes over the first k samples
+    temperature: float = 0.7
+    n_items: int | None = 60  # test items sampled (max(ks) CoTs each); None = all scored test items
+    n_bins: int = 10  # reliability bins for ECE
+
+    def check(self) -> None:
+        _require(bool(self.ks) and all(k > 0 for k in self.ks), "evaluate.ks", "must be positive integers")
+        _require(self.temperature > 0, "evaluate.temperature", "must be positive (sampling)")
+        _require(self.n_items is None or self.n_items > 0, "evaluate.n_items", "must be positive or null")
+        _require(self.n_bins > 0, "evaluate.n_bins", "must be positive")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """The `study:` section: the axes DVC's matrix stages iterate over."""
 
@@ -159,6 +176,7 @@ class Params:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
 
 

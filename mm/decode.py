@@ -13,26 +13,38 @@ from mm.collate import source_text
 def generate(student, sources: Sequence[str], max_new_tokens: int, batch_size: int = 32,
              bf16: bool = True) -> list[str]:
     """Greedy continuations, batched longest-first (less padding); outputs come back in input order."""
+    return [outs[0] for outs in sample(student, sources, max_new_tokens, 1, 0.0, batch_size, bf16)]
+
+
+def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, temperature: float,
+           batch_size: int = 32, bf16: bool = True, seed: int = 0) -> list[list[str]]:
+    """k continuations per source (greedy when temperature is 0), in input order."""
     model, tokenizer = student.model, student.tokenizer
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
-    outputs: dict[int, str] = {}
+    outputs: dict[int, list[str]] = {}
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0} if temperature > 0 else {
+        "do_sample": False}
+    torch.manual_seed(seed)
     causal = student.kind == "causal"
     tokenizer.padding_side = "left" if causal else "right"
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     try:
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
+        per_batch = max(1, batch_size // k)
+        for start in range(0, len(order), per_batch):
+            index = order[start : start + per_batch]
             enc = tokenizer([sources[i] for i in index], return_tensors="pt", padding=True,
                             add_special_tokens=not causal).to(device)
             with torch.inference_mode(), autocast:
-                out = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=pad)
+                out = model.generate(**enc, **sampling, num_return_sequences=k, max_new_tokens=max_new_tokens,
+                                     pad_token_id=pad)
             new = out[:, enc["input_ids"].shape[1] :] if causal else out
-            for i, tokens in zip(index, new, strict=True):
-                outputs[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+            for n, i in enumerate(index):
+                outputs[i] = [t.strip() for t in texts[n * k : (n + 1) * k]]
     finally:
         tokenizer.padding_side = "right"
         model.train(was_training)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from mm import ROOT, decode, distill, student, train
+from mm import ROOT, answers, decode, distill, evaluate, student, train
 from mm.config import Params
 from mm.data import load_from_config, read_jsonl, subsample, write_jsonl
 
@@ -37,8 +37,11 @@ def majority_baseline(dataset: str, train_rows: Sequence[Mapping], test_rows: Se
 
 
 def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
-        teacher_dir: Path | None = None) -> tuple[dict, list[dict]]:
-    """Train `method` on `dataset`, select on valid, score test once; returns (metrics, per-item predictions)."""
+        teacher_dir: Path | None = None) -> tuple[dict, list[dict], list[dict]]:
+    """Train `method` on `dataset`, select on valid, score test once.
+
+    Returns metrics, per-item test predictions, and per-item self-consistency samples (empty when off).
+    """
     started = time.perf_counter()
     cfg = params.distill
     set_seed(seed)
@@ -68,11 +71,43 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
         "majority_baseline": majority_baseline(dataset, rows, test),
         "n_test": len(test), "n_valid": len(valid), "n_train_questions": len(rows), **distill.data_counts(stages),
         "steps": fitted["steps"], "best_step": fitted["best_step"], "train_seconds": fitted["train_seconds"],
-        "wall_seconds": round(time.perf_counter() - started, 1),
         "student": params.student.name, "student_kind": params.student.kind,
         "teacher": "gold labels" if method == "finetune_gold" else cots[0]["teacher"], "history": fitted["history"],
     }
-    return metrics, merge_predictions(by_head)
+    samples = []
+    if params.evaluate.self_consistency and "explain" in heads:
+        sc_metrics, samples = self_consistency(best, dataset, method, test, params, seed)
+        metrics["self_consistency"] = sc_metrics
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return metrics, merge_predictions(by_head), samples
+
+
+def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], params: Params,
+                     seed: int) -> tuple[dict, list[dict]]:
+    """Vote over k sampled CoTs; a mind_mirror student also weights each by its own P(correct) and is calibrated."""
+    cfg = params.evaluate
+    rows = holdout(test, cfg.n_items)
+    weighted = method == "mind_mirror" and params.distill.self_eval
+    records = evaluate.sample_cots(best, dataset, rows, max(cfg.ks), cfg.temperature,
+                                   params.distill.max_new_tokens_explain, params.distill.eval_batch_size,
+                                   params.distill.bf16, seed, score_verdicts=weighted)
+    tables = [evaluate.vote_table(dataset, records, cfg.ks, weighted=False)]
+    if weighted:
+        tables.append(evaluate.vote_table(dataset, records, cfg.ks, weighted=True))
+    metrics = {"n_items": len(rows), "temperature": cfg.temperature,
+               "vote_accuracy": {f"{'weighted' if w else 'majority'}@{k}": a
+                                 for t in tables for k, a, w in t[["k", "accuracy", "weighted"]].itertuples(False)}}
+    if weighted:
+        p = [v for r in records for v in r["p_correct"]]
+        hit = [c for r in records for c in r["correct"]]
+        metrics |= {"self_eval_ece": evaluate.expected_calibration_error(p, hit, cfg.n_bins),
+                    "self_eval_brier": evaluate.brier_score(p, hit)}
+        k, final = max(cfg.ks), [evaluate.vote(dataset, r, max(cfg.ks), weighted=True) for r in records]
+        right = [answers.is_correct(dataset, a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
+        metrics[f"aurc_self_eval@{k}"] = evaluate.risk_coverage([c for _, c in final], right)[1]
+        agreement = [evaluate.vote(dataset, r, k)[1] for r in records]
+        metrics[f"aurc_agreement@{k}"] = evaluate.risk_coverage(agreement, right)[1]
+    return metrics, records
 
 
 def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, cfg) -> list[dict]:
@@ -97,9 +132,10 @@ def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], metrics_file: str | Path,
-                  predictions_file: str | Path) -> None:
-    for path in (Path(metrics_file), Path(predictions_file)):
-        path.parent.mkdir(parents=True, exist_ok=True)
+def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Sequence[Mapping],
+                  metrics_file: str | Path, predictions_file: str | Path, samples_file: str | Path) -> None:
+    """Metrics JSON, test predictions and self-consistency samples (always written, possibly empty)."""
+    Path(metrics_file).parent.mkdir(parents=True, exist_ok=True)
     Path(metrics_file).write_text(json.dumps(metrics, indent=2) + "\n")
     write_jsonl(Path(predictions_file), predictions)
+    write_jsonl(Path(samples_file), samples)

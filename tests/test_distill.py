@@ -174,7 +174,7 @@ def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_param
     data.write_jsonl(teacher_dir / "cots.jsonl", [
         {**_cot(r["id"], 0, r["answer"], True), "text": f"{r['palm_rationale']} The answer is ({r['answer']})."}
         for r in list(splits["train"])[:12]])
-    metrics, predictions = experiment.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)
+    metrics, predictions, _ = experiment.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)
     during = [ids for fitting, _, ids in seen if fitting]
     after = [(head, ids) for fitting, head, ids in seen if not fitting]
     assert during and not any(test_ids & set(ids) for ids in during)
