@@ -26,3 +26,56 @@ def input_length_histogram(frame: pd.DataFrame, path: str | Path) -> plt.Figure:
                        stat="density", common_norm=False, facet_kws={"sharex": False, "sharey": False}, height=3)
     grid.set_axis_labels("input length (words)", "density")
     return _save(grid.figure, path)
+
+
+def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Test accuracy per dataset and method (bars: mean over seeds, dots: seeds), dashed: trivial baselines."""
+    grid = sns.catplot(frame, x="method", y="test_accuracy", col="dataset", kind="bar", errorbar="sd", height=3.2,
+                       aspect=1.1, sharey=False, alpha=0.7)
+    for dataset, ax in grid.axes_dict.items():
+        sns.stripplot(frame[frame["dataset"] == dataset], x="method", y="test_accuracy", ax=ax, color="black", size=3)
+        for _, row in baselines[baselines["dataset"] == dataset].iterrows():
+            ax.axhline(row["accuracy"], ls="--", lw=1, color="gray")
+        ax.tick_params(axis="x", rotation=30)
+    grid.set_axis_labels("", "test accuracy")
+    return _save(grid.figure, path)
+
+
+def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Self-consistency: accuracy of the k-sample vote, majority vs self-evaluation-weighted."""
+    grid = sns.relplot(votes, x="k", y="accuracy", hue="vote", style="method", col="dataset", kind="line",
+                       marker="o", height=3, facet_kws={"sharey": False})
+    return _save(grid.figure, path)
+
+
+def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Student self-evaluation: accuracy per confidence bin against the diagonal (from evaluate.reliability_table)."""
+    grid = sns.relplot(table, x="confidence", y="accuracy", size="count", col="dataset", height=3, sizes=(20, 200))
+    for ax in grid.axes.flat:
+        ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1)
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+    grid.set_axis_labels("student P(correct)", "share correct")
+    return _save(grid.figure, path)
+
+
+def risk_coverage_curves(curves: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Accuracy vs coverage when abstaining on the least confident items, per confidence source."""
+    grid = sns.relplot(curves, x="coverage", y="accuracy", hue="confidence", col="dataset", kind="line", height=3,
+                       facet_kws={"sharey": False})
+    return _save(grid.figure, path)
+
+
+def teacher_vs_student(frame: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Per dataset: the teacher's CoT accuracy on train questions beside each student's test accuracy."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    sns.barplot(frame, x="dataset", y="accuracy", hue="who", ax=ax)
+    ax.set(ylabel="accuracy", xlabel="")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return _save(fig, path)
+
+
+def ablation_curve(frame: pd.DataFrame, x: str, path: str | Path) -> plt.Figure:
+    """Test accuracy against one ablated parameter (mean ± sd over seeds)."""
+    grid = sns.relplot(frame, x=x, y="test_accuracy", hue="method", col="dataset", kind="line", marker="o",
+                       errorbar="sd", height=3, facet_kws={"sharey": False})
+    return _save(grid.figure, path)

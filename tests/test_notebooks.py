@@ -2,6 +2,7 @@
 import json
 import re
 import shlex
+import shutil
 
 import papermill
 import pytest
@@ -61,6 +62,8 @@ def test_notebook_runs_in_smoke_profile(notebook, smoke_params, smoke_teacher_di
             default = str(declared[name]["default"]).strip("\"'")
             suffix = "" if name == "out_dir" else "." + default.rsplit(".", 1)[-1]
             overrides[name] = str(tmp_path / (name + suffix))
+            if name.endswith("_file") and (ROOT / default).is_file():  # a file the notebook edits in place
+                shutil.copy(ROOT / default, overrides[name])
     papermill.execute_notebook(str(notebook), str(tmp_path / notebook.name), parameters=overrides,
                                kernel_name="python3", cwd=str(ROOT), progress_bar=False)
     for name, path in overrides.items():

@@ -1,0 +1,196 @@
+"""Result tables from committed metrics: mean ± std over seeds, paired bootstrap intervals, reference numbers."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mm import ROOT, answers, evaluate
+from mm.data import read_jsonl
+
+# Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
+# student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
+PUBLISHED = {
+    "step-by-step, T5-base, PaLM teacher (published)": {"anli1": 49.58, "cqa": 63.29, "svamp": 65.50},
+    "standard fine-tuning, T5-base (published)": {"anli1": 43.58, "cqa": 62.19, "svamp": 62.63},
+}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def load_metrics(root: Path = ROOT) -> pd.DataFrame:
+    """One row per committed distillation run (metrics/distill/<dataset>/<method>/seed<k>.json)."""
+    rows = []
+    for path in sorted((root / "metrics" / "distill").glob("*/*/seed*.json")):
+        metrics = json.loads(path.read_text())
+        rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+                    | {f"sc.{k}": v for k, v in metrics.get("self_consistency", {}).get("vote_accuracy", {}).items()})
+    return pd.DataFrame(rows)
+
+
+def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
+    """dataset x method: 'mean ± std (n)' in percent over seeds."""
+    grouped = frame.groupby(["dataset", "method"])[column].agg(["mean", "std", "count"]).reset_index()
+    grouped["cell"] = [f"{100 * m:.1f} ± {100 * (0 if np.isnan(s) else s):.1f} ({n})"
+                       for m, s, n in grouped[["mean", "std", "count"]].itertuples(False)]
+    return grouped.pivot(index="method", columns="dataset", values="cell")
+
+
+def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, seed: int = 0) -> dict:
+    """Difference in accuracy a - b over paired items with a 95% percentile bootstrap interval."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or not len(a):
+        raise ValueError(f"paired samples must be non-empty and equally long, got {a.shape} and {b.shape}")
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    diffs = a[idx].mean(1) - b[idx].mean(1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n": int(len(a))}
+
+
+def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict") -> tuple[list, list]:
+    """Correctness of two methods on the same test items, pooled over the seeds both have."""
+    first, second = [], []
+    folder = root / "predictions" / dataset
+    for path in sorted((folder / method).glob("seed*.jsonl")):
+        if path.name.endswith(".samples.jsonl") or not (folder / baseline / path.name).exists():
+            continue
+        mine = {r["id"]: r[f"{head}_correct"] for r in read_jsonl(path)}
+        theirs = {r["id"]: r[f"{head}_correct"] for r in read_jsonl(folder / baseline / path.name)}
+        for item in sorted(mine.keys() & theirs.keys()):
+            first.append(mine[item])
+            second.append(theirs[item])
+    return first, second
+
+
+def one_operation_guess(question: str) -> float | None:
+    """A trivial SVAMP baseline: one operation on the question's two largest numbers, chosen by keywords."""
+    numbers = sorted({float(x) for x in _NUMBER.findall(question.replace(",", ""))}, reverse=True)[:2]
+    if len(numbers) < 2:
+        return None
+    a, b = numbers
+    last, text = question.lower().split("\n")[-1], question.lower()
+    if any(w in last for w in ("more", "fewer", "less", "left", "difference", "remain", "older", "younger")):
+        return a - b
+    if any(w in last for w in ("each", "per", "every")) and any(w in text for w in ("equally", "split", "divid")):
+        return a / b
+    if any(w in text for w in ("each", "per", "every", "times")):
+        return a * b
+    return a + b
+
+
+def trivial_baselines(dataset: str, train: Sequence[Mapping], test: Sequence[Mapping]) -> dict[str, float]:
+    """Accuracy of answer-blind guesses on the given test items."""
+    key = (lambda a: a[:3]) if dataset == "cqa" else (lambda a: a)
+    common = Counter(key(r["answer"]) for r in train).most_common(1)[0][0]
+    result = {"most common train answer": float(np.mean([key(r["answer"]) == common for r in test]))}
+    if dataset == "svamp":
+        guesses = [one_operation_guess(r["question"]) for r in test]
+        result["one operation on the two largest numbers"] = float(np.mean(
+            [g is not None and answers.is_correct("svamp", str(g), r["answer"]) for g, r in zip(guesses, test,
+                                                                                                 strict=True)]))
+    return result
+
+
+def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Self-consistency columns (sc.majority@k, sc.weighted@k) as rows: dataset, method, seed, vote, k, accuracy."""
+    columns = [c for c in frame.columns if c.startswith("sc.")]
+    if not columns:
+        return pd.DataFrame(columns=["dataset", "method", "seed", "vote", "k", "accuracy"])
+    long = frame.melt(id_vars=["dataset", "method", "seed"], value_vars=columns, value_name="accuracy").dropna()
+    long[["vote", "k"]] = long["variable"].str.removeprefix("sc.").str.split("@", expand=True)
+    long["k"] = long["k"].astype(int)
+    return long.drop(columns="variable")
+
+
+def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From mind_mirror self-consistency samples: reliability bins and risk-coverage curves, per dataset."""
+    bins, curves = [], []
+    for path in sorted((root / "predictions").glob("*/mind_mirror/seed*.samples.jsonl")):
+        records = [r for r in read_jsonl(path) if "p_correct" in r]
+        if not records:
+            continue
+        dataset = path.parts[-3]
+        p = [v for r in records for v in r["p_correct"]]
+        hit = [c for r in records for c in r["correct"]]
+        bins.append(evaluate.reliability_table(p, hit, n_bins).assign(dataset=dataset))
+        k = len(records[0]["answers"])
+        for name, weighted in (("self-evaluation (weighted vote share)", True), ("vote agreement", False)):
+            final = [evaluate.vote(dataset, r, k, weighted) for r in records]
+            right = [answers.is_correct(dataset, a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
+            curve = evaluate.risk_coverage([c for _, c in final], right)[0]
+            curves.append(curve.assign(dataset=dataset, confidence=name))
+    empty = pd.DataFrame()
+    return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
+
+
+def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
+    """Teacher CoT accuracy (first sample, majority of N) beside the best mean student accuracy, per dataset."""
+    rows = []
+    for path in sorted((root / "metrics").glob("teacher_*.json")):
+        teacher = json.loads(path.read_text())
+        for key in ("first_cot_accuracy", "majority_accuracy", "palm_accuracy_same_questions"):
+            rows.append({"dataset": teacher["dataset"], "who": f"teacher: {key}", "accuracy": teacher[key]})
+    if not frame.empty:
+        means = frame.groupby(["dataset", "method"])["test_accuracy"].mean().reset_index()
+        rows += [{"dataset": d, "who": f"student: {m}", "accuracy": a} for d, m, a in means.itertuples(False)]
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A plain pipe table (no extra dependency)."""
+    header = "| " + " | ".join([table.index.name or ""] + [str(c) for c in table.columns]) + " |"
+    rule = "|" + "---|" * (len(table.columns) + 1)
+    body = ["| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
+            for i, row in zip(table.index, table.to_numpy(), strict=True)]
+    return "\n".join([header, rule, *body])
+
+
+def replace_section(path: Path, marker: str, text: str) -> bool:
+    """Rewrite the text between <!-- marker:start --> and <!-- marker:end --> of a file; False if no markers."""
+    if not path.exists():
+        return False
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = path.read_text()
+    if start not in content or end not in content:
+        return False
+    head, rest = content.split(start, 1)
+    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
+    return True
+
+
+def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,
+                    target: str = "mind_mirror") -> pd.DataFrame:
+    """mind_mirror minus each baseline, paired on test items pooled over seeds, with 95% bootstrap intervals."""
+    rows = []
+    for dataset in datasets:
+        for baseline in [m for m in methods if m != target]:
+            mine, theirs = paired_items(root, dataset, target, baseline)
+            if mine:
+                ci = paired_bootstrap(mine, theirs)
+                rows.append({"dataset": dataset, "baseline": baseline, "n items": ci["n"],
+                             "difference (points)": f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, "
+                                                    f"{100 * ci['high']:+.1f}]"})
+    return pd.DataFrame(rows)
+
+
+def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.DataFrame, context: str,
+                    figures: Sequence[str]) -> str:
+    """The README Results section: context, the tables, the figures."""
+    if frame.empty:
+        return f"{context}\n\nNo distillation metrics are committed yet: run `make repro` (see Stages)."
+    parts = [context, "**Test accuracy (%), `predict:` head, mean ± std (seeds)**", "",
+             to_markdown(summary_table(frame))]
+    if "test_accuracy_explain" in frame and frame["test_accuracy_explain"].notna().any():
+        parts += ["", "**Test accuracy (%), answer parsed from the generated `explain:` rationale**", "",
+                  to_markdown(summary_table(frame.dropna(subset=["test_accuracy_explain"]), "test_accuracy_explain"))]
+    parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
+              to_markdown(reference)]
+    if not bootstrap.empty:
+        parts += ["", "**mind_mirror minus baseline (points), paired bootstrap 95% interval**", "",
+                  to_markdown(bootstrap.set_index("dataset"))]
+    parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(parts)

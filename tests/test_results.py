@@ -1,0 +1,82 @@
+import json
+
+import pandas as pd
+import pytest
+
+from mm import data, plots, results
+
+
+def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
+    path = root / "metrics" / "distill" / dataset / method / f"seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics = {"dataset": dataset, "method": method, "seed": seed, "test_accuracy": accuracy,
+               "student": "tiny", "teacher": "stub", "history": [{"step": 1}]}
+    if sc:
+        metrics["self_consistency"] = {"vote_accuracy": sc}
+    path.write_text(json.dumps(metrics))
+    data.write_jsonl(root / "predictions" / dataset / method / f"seed{seed}.jsonl",
+                     [{"id": f"i{i}", "predict_correct": c} for i, c in enumerate(correct)])
+
+
+@pytest.fixture
+def study(tmp_path):
+    _write_run(tmp_path, "svamp", "mind_mirror", 0, 0.75, [True, True, True, False],
+               {"majority@1": 0.5, "majority@3": 0.6, "weighted@1": 0.5, "weighted@3": 0.7})
+    _write_run(tmp_path, "svamp", "mind_mirror", 1, 0.25, [True, False, False, False])
+    _write_run(tmp_path, "svamp", "finetune_gold", 0, 0.5, [True, False, True, False])
+    return tmp_path
+
+
+def test_summary_table_reports_mean_std_and_seed_count(study):
+    table = results.summary_table(results.load_metrics(study))
+    assert table.loc["mind_mirror", "svamp"] == "50.0 ± 35.4 (2)"
+    assert table.loc["finetune_gold", "svamp"] == "50.0 ± 0.0 (1)"
+
+
+def test_paired_items_use_only_seeds_both_methods_have(study):
+    mine, theirs = results.paired_items(study, "svamp", "mind_mirror", "finetune_gold")
+    assert mine == [True, True, True, False] and theirs == [True, False, True, False]
+
+
+def test_paired_bootstrap_interval_contains_the_difference_and_is_seeded():
+    a, b = [True] * 30 + [False] * 10, [True] * 20 + [False] * 20
+    ci = results.paired_bootstrap(a, b)
+    assert ci["diff"] == pytest.approx(0.25) and ci["low"] < 0.25 < ci["high"]
+    assert ci == results.paired_bootstrap(a, b)
+    assert results.paired_bootstrap([True] * 5, [True] * 5) == {"diff": 0.0, "low": 0.0, "high": 0.0, "n": 5}
+    with pytest.raises(ValueError):
+        results.paired_bootstrap([True], [True, False])
+
+
+def test_vote_frame_turns_self_consistency_columns_into_rows(study):
+    votes = results.vote_frame(results.load_metrics(study))
+    assert set(votes["vote"]) == {"majority", "weighted"} and sorted(set(votes["k"])) == [1, 3]
+    assert votes.query("vote == 'weighted' and k == 3")["accuracy"].item() == 0.7
+
+
+def test_report_and_readme_section_are_regenerated(study, tmp_path):
+    frame = results.load_metrics(study)
+    reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
+    boot = results.bootstrap_table(["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    text = results.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
+    assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nSTALE\n<!-- results:end -->\ntail\n")
+    assert results.replace_section(readme, "results", text)
+    content = readme.read_text()
+    assert "STALE" not in content and content.startswith("intro") and content.endswith("tail\n")
+    assert not results.replace_section(tmp_path / "missing.md", "results", text)
+
+
+def test_one_operation_guess_takes_the_two_largest_numbers():
+    assert results.one_operation_guess("Jack has 12 apples and 30 pears.\nHow many more pears than apples?") == 18
+    assert results.one_operation_guess("There are 3 boxes with 8 pens each.\nHow many pens?") == 24
+    assert results.one_operation_guess("No numbers here?") is None
+
+
+def test_figures_render_from_result_frames(study, tmp_path):
+    frame = results.load_metrics(study)
+    baselines = pd.DataFrame([{"dataset": "svamp", "name": "trivial", "accuracy": 0.2}])
+    plots.accuracy_by_method(frame, baselines, tmp_path / "a.png")
+    plots.accuracy_vs_k(results.vote_frame(frame), tmp_path / "k.png")
+    assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "k.png").stat().st_size > 0
