@@ -180,12 +180,31 @@ class Params:
     study: StudyConfig = field(default_factory=StudyConfig)
 
 
-def load_params(path: str | Path = ROOT / "params.yaml") -> Params:
-    """Read params.yaml (a relative path is taken from the project root) into typed, checked sections."""
+ABLATIONS = ROOT / "ablations" / "ablations.yaml"
+
+
+def load_params(path: str | Path = ROOT / "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
+    """Read params.yaml (a relative path is taken from the project root) into typed, checked sections.
+
+    `overrides` ({"distill": {"n_cots": 3}}) is merged in before checking, so it is validated the same way.
+    """
     path = Path(path)
     path = path if path.is_absolute() else ROOT / path
     raw = yaml.safe_load(path.read_text()) or {}
-    return parse_params(raw, source=str(path))
+    for section, values in (overrides or {}).items():
+        raw[section] = {**(raw.get(section) or {}), **values}
+    return parse_params(raw, source=str(path) + (" + overrides" if overrides else ""))
+
+
+def load_ablation(name: str, path: Path = ABLATIONS) -> tuple[str, dict[str, Any]]:
+    """An ablation of ablations/ablations.yaml: its method and its params overrides."""
+    table = yaml.safe_load(path.read_text())
+    if name not in table:
+        raise ParamsError(f"{path}: no ablation {name!r}; known: {sorted(table)}")
+    entry = dict(table[name])
+    method = entry.pop("method", None)
+    _require(method in METHODS, f"{name}.method", f"must be one of {METHODS}")
+    return method, entry
 
 
 def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:

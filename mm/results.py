@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mm import ROOT, answers, evaluate
+from mm import ROOT, answers, config, evaluate
 from mm.data import read_jsonl
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
@@ -22,10 +22,10 @@ PUBLISHED = {
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def load_metrics(root: Path = ROOT) -> pd.DataFrame:
-    """One row per committed distillation run (metrics/distill/<dataset>/<method>/seed<k>.json)."""
+def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
+    """One row per committed run: metrics/<kind>/<dataset>/<method or ablation>/seed<k>.json."""
     rows = []
-    for path in sorted((root / "metrics" / "distill").glob("*/*/seed*.json")):
+    for path in sorted((root / "metrics" / kind).glob("*/*/seed*.json")):
         metrics = json.loads(path.read_text())
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
                     | {f"sc.{k}": v for k, v in metrics.get("self_consistency", {}).get("vote_accuracy", {}).items()})
@@ -194,3 +194,15 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
                   to_markdown(bootstrap.set_index("dataset"))]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(parts)
+
+
+def ablation_axis(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Ablation runs that set distill.<key>, with that value as a column (read from ablations/ablations.yaml)."""
+    values = {}
+    for name in frame.get("ablation", pd.Series(dtype=str)).dropna().unique():
+        _, overrides = config.load_ablation(name)
+        if key in overrides.get("distill", {}):
+            values[name] = overrides["distill"][key]
+    picked = frame[frame["ablation"].isin(values)].copy() if values else frame.iloc[0:0].copy()
+    picked[key] = picked["ablation"].map(values)
+    return picked

@@ -46,3 +46,20 @@ def test_optional_and_float_accept_valid_values():
 def test_every_recipe_parses(root):
     for recipe in sorted((root / "recipes").glob("*.yaml")):
         config.load_params(recipe)
+
+
+def test_every_ablation_names_a_method_and_valid_overrides():
+    import yaml
+
+    for name in yaml.safe_load(config.ABLATIONS.read_text()):
+        method, overrides = config.load_ablation(name)
+        assert method in config.METHODS
+        config.load_params(overrides=overrides)
+
+
+def test_overrides_are_checked_like_the_file():
+    assert config.load_params(overrides={"distill": {"n_cots": 3}}).distill.n_cots == 3
+    with pytest.raises(config.ParamsError, match=r"distill\.n_cot"):
+        config.load_params(overrides={"distill": {"n_cot": 3}})
+    with pytest.raises(config.ParamsError, match="no ablation"):
+        config.load_ablation("nope")

@@ -13,8 +13,11 @@ from mm import ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+PIPELINES = [ROOT / "dvc.yaml", ROOT / "ablations" / "dvc.yaml"]
+
+
 def _papermill_calls():
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = {name: stage for p in PIPELINES for name, stage in yaml.safe_load(p.read_text())["stages"].items()}
     for name, stage in stages.items():
         stage = stage.get("do", stage)  # foreach/matrix stages keep their body under `do`
         for command in re.split(r"&&|;", stage["cmd"]):

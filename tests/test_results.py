@@ -80,3 +80,10 @@ def test_figures_render_from_result_frames(study, tmp_path):
     plots.accuracy_by_method(frame, baselines, tmp_path / "a.png")
     plots.accuracy_vs_k(results.vote_frame(frame), tmp_path / "k.png")
     assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "k.png").stat().st_size > 0
+
+
+def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
+    frame = pd.DataFrame([{"ablation": "cots1", "test_accuracy": 0.1}, {"ablation": "cots3", "test_accuracy": 0.2},
+                          {"ablation": "alpha25", "test_accuracy": 0.3}])
+    axis = results.ablation_axis(frame, "n_cots")
+    assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3}
