@@ -107,9 +107,10 @@ def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir
     cache = CompletionCache(out_dir / "completions.jsonl")
     started = time.perf_counter()
     questions = teacher_questions(dataset, train, cfg)
-    cots = _generate_cots(dataset, train, questions, cfg, cache, out_dir)
-    evals = _generate_evals(dataset, questions, cots, cfg, cache, out_dir)
-    probe = _probe_verdicts(questions, cots, cfg, cache)
+    backend = None if cfg.backend == "palm" else make_backend(cfg, cache.path)  # loaded once, used by every step
+    cots = _generate_cots(dataset, train, questions, cfg, backend, cache)
+    evals = _generate_evals(dataset, questions, cots, cfg, backend, cache)
+    probe = _probe_verdicts(questions, cots, cfg, backend, cache)
     write_jsonl(out_dir / "cots.jsonl", cots)
     write_jsonl(out_dir / "evals.jsonl", evals)
     write_jsonl(out_dir / "verdict_probe.jsonl", probe)
@@ -124,10 +125,9 @@ def _cot_record(dataset: str, row: Mapping, k: int, text: str, cfg: TeacherConfi
             "teacher": teacher_name(cfg), "eval_mode": cfg.eval_mode, **extra}
 
 
-def _generate_cots(dataset, train, questions, cfg, cache, out_dir) -> list[dict]:
-    if cfg.backend == "palm":  # one CoT per question, the shipped PaLM-540B output
+def _generate_cots(dataset, train, questions, cfg, backend, cache) -> list[dict]:
+    if backend is None:  # the palm backend: one CoT per question, the shipped PaLM-540B output
         return [_cot_record(dataset, row, 0, palm_cot(dataset, row), cfg) for row in questions]
-    backend = make_backend(cfg, cache.path)
     shots = prompts.exemplars(dataset, train, cfg.n_shots)
     planned = [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
                for row in questions for k in range(cfg.n_cots)]
@@ -147,19 +147,20 @@ def _rationalize(dataset, questions, records, shots, cfg, backend, cache) -> lis
     return [_cot_record(dataset, row, cfg.n_cots, done[job.key].text, cfg, rationalized=True) for row, job in planned]
 
 
-def _generate_evals(dataset, questions, cots, cfg, cache, out_dir) -> list[dict]:
+def _generate_evals(dataset, questions, cots, cfg, backend, cache) -> list[dict]:
     by_question: dict[str, list[dict]] = {}
     for record in cots:
         by_question.setdefault(record["id"], []).append(record)
     if cfg.eval_mode == "reference":
         return [_reference_eval(dataset, row, cot, by_question[row["id"]], j, cfg)
                 for row in questions for cot in by_question.get(row["id"], []) for j in range(cfg.n_evals)]
-    return _teacher_evals(questions, cots, range(cfg.n_evals), cfg, cache, f"{dataset} self-evals")
+    if backend is None:
+        raise ValueError("teacher.eval_mode=teacher needs a generating backend; the palm backend has no evaluations")
+    return _teacher_evals(questions, cots, range(cfg.n_evals), cfg, backend, cache, f"{dataset} self-evals")
 
 
-def _teacher_evals(questions, cots, js, cfg, cache, desc: str, mode: str | None = None) -> list[dict]:
+def _teacher_evals(questions, cots, js, cfg, backend, cache, desc: str, mode: str | None = None) -> list[dict]:
     """The teacher's own critiques and verdicts of `cots` (teacher mode, and the verdict probe)."""
-    backend = make_backend(cfg, cache.path)
     rows = {row["id"]: row for row in questions}
     planned = [(cot, j, make_job(cfg, prompts.eval_messages(rows[cot["id"]]["question"], cot["text"]), j,
                                  seed_base=PROBE_SEED)) for cot in cots for j in js]
@@ -167,14 +168,14 @@ def _teacher_evals(questions, cots, js, cfg, cache, desc: str, mode: str | None 
     return [_eval_record(cot, j, done[job.key].text, cfg, mode) for cot, j, job in planned]
 
 
-def _probe_verdicts(questions, cots, cfg, cache) -> list[dict]:
+def _probe_verdicts(questions, cots, cfg, backend, cache) -> list[dict]:
     """Reference mode: let the teacher judge a balanced sample of CoTs, so the report shows how well it can."""
-    if cfg.eval_mode != "reference" or cfg.backend == "palm" or cfg.verdict_probe == 0:
+    if cfg.eval_mode != "reference" or backend is None or cfg.verdict_probe == 0:
         return []
     half = cfg.verdict_probe // 2
     right = [c for c in cots if c["correct"]][:half]
     wrong = [c for c in cots if c["parsed"] and not c["correct"]][: cfg.verdict_probe - len(right)]
-    return _teacher_evals(questions, right + wrong, [0], cfg, cache, "verdict probe", mode="teacher_probe")
+    return _teacher_evals(questions, right + wrong, [0], cfg, backend, cache, "verdict probe", mode="teacher_probe")
 
 
 def _eval_record(cot: dict, j: int, text: str, cfg: TeacherConfig, mode: str | None = None) -> dict:
