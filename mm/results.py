@@ -182,7 +182,7 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     """The README Results section: context, the tables, the figures."""
     if frame.empty:
         return f"{context}\n\nNo distillation metrics are committed yet: run `make repro` (see Stages)."
-    parts = [context, "**Test accuracy (%), `predict:` head, mean ± std (seeds)**", "",
+    parts = [context, "", "**Test accuracy (%), `predict:` head, mean ± std (seeds)**", "",
              to_markdown(summary_table(frame))]
     if "test_accuracy_explain" in frame and frame["test_accuracy_explain"].notna().any():
         parts += ["", "**Test accuracy (%), answer parsed from the generated `explain:` rationale**", "",
