@@ -77,7 +77,8 @@ class StudentConfig:
 
     kind: Literal["seq2seq", "causal"] = "causal"
     # seq2seq: t5-v1_1-{tiny,small,base,large} (random init from config) or a checkpoint path/hub id;
-    # causal: smollm2-135m (pretrained, offline GGUF), tiny-llama (random, tests) or a checkpoint path/hub id.
+    # causal: smollm2-135m or qwen2.5-0.5b (pretrained, offline GGUF), tiny-llama (random, tests)
+    # or a checkpoint path/hub id.
     name: str = "smollm2-135m"
     vocab_size: int = 8000  # tokenizer trained on the training texts for from-config students
     lora_r: int = 0  # 0 = full fine-tuning; >0 = LoRA adapters of this rank (peft)

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -196,13 +197,16 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     return "\n".join(parts)
 
 
-def ablation_axis(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Ablation runs that set distill.<key>, with that value as a column (read from ablations/ablations.yaml)."""
+def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
+    """Ablation runs along distill.<key>: those that set it (value read from ablations/ablations.yaml) and the
+    override-free reference run, placed at the default value."""
     values = {}
     for name in frame.get("ablation", pd.Series(dtype=str)).dropna().unique():
         _, overrides = config.load_ablation(name)
         if key in overrides.get("distill", {}):
             values[name] = overrides["distill"][key]
+        elif not overrides:
+            values[name] = default
     picked = frame[frame["ablation"].isin(values)].copy() if values else frame.iloc[0:0].copy()
     picked[key] = picked["ablation"].map(values)
     return picked

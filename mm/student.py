@@ -40,7 +40,7 @@ for _shape in T5_SHAPES.values():
 TINY_LLAMA = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
                   intermediate_size=128)
 CAUSAL_FROM_CONFIG = ("tiny-llama",)
-CAUSAL_GGUF = ("smollm2-135m",)
+CAUSAL_GGUF = ("smollm2-135m", "qwen2.5-0.5b")  # offline GGUFs (mm.llm_local.LOCAL_MODELS)
 # T5 convention: pad (0) is also the decoder start token; </s> ends every encoded text.
 SPECIALS = {"seq2seq": ("<pad>", "</s>", "<unk>"), "causal": ("<pad>", "<eos>", "<bos>", "<unk>")}
 

@@ -84,6 +84,7 @@ def test_figures_render_from_result_frames(study, tmp_path):
 
 def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
     frame = pd.DataFrame([{"ablation": "cots1", "test_accuracy": 0.1}, {"ablation": "cots3", "test_accuracy": 0.2},
-                          {"ablation": "alpha25", "test_accuracy": 0.3}])
-    axis = results.ablation_axis(frame, "n_cots")
-    assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3}
+                          {"ablation": "alpha25", "test_accuracy": 0.3},
+                          {"ablation": "reference", "test_accuracy": 0.4}])
+    axis = results.ablation_axis(frame, "n_cots", 5)
+    assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3, "reference": 5}
