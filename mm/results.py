@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mm import ROOT, answers, config, evaluate
+from mm import ROOT, answers, config, evaluate, experiment
 from mm.data import read_jsonl
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
@@ -85,9 +84,7 @@ def one_operation_guess(question: str) -> float | None:
 
 def trivial_baselines(dataset: str, train: Sequence[Mapping], test: Sequence[Mapping]) -> dict[str, float]:
     """Accuracy of answer-blind guesses on the given test items."""
-    key = (lambda a: a[:3]) if dataset == "cqa" else (lambda a: a)
-    common = Counter(key(r["answer"]) for r in train).most_common(1)[0][0]
-    result = {"most common train answer": float(np.mean([key(r["answer"]) == common for r in test]))}
+    result = {"most common train answer": experiment.majority_baseline(dataset, train, test)}
     if dataset == "svamp":
         guesses = [one_operation_guess(r["question"]) for r in test]
         result["one operation on the two largest numbers"] = float(np.mean(

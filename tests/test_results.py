@@ -88,3 +88,13 @@ def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
                           {"ablation": "reference", "test_accuracy": 0.4}])
     axis = results.ablation_axis(frame, "n_cots", 5)
     assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3, "reference": 5}
+
+
+def test_most_common_train_answer_counts_cqa_by_letter_and_svamp_adds_the_heuristic():
+    train = [{"answer": "(a) pen"}, {"answer": "(a) desk"}, {"answer": "(b) pen"}]
+    test = [{"answer": "(a) lamp"}, {"answer": "(c) pen"}]
+    assert results.trivial_baselines("cqa", train, test) == {"most common train answer": 0.5}
+    question = "Tom has 3 apples and Ann gives him 4. How many does he have now?"  # no keyword: 3 + 4
+    svamp = results.trivial_baselines("svamp", [{"answer": "7"}], [
+        {"answer": "7", "question": question}, {"answer": "12", "question": question}])
+    assert svamp == {"most common train answer": 0.5, "one operation on the two largest numbers": 0.5}
