@@ -20,6 +20,7 @@ PUBLISHED = {
     "standard fine-tuning, T5-base (published)": {"anli1": 43.58, "cqa": 62.19, "svamp": 62.63},
 }
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
 
 
 def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
@@ -33,9 +34,9 @@ def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
 
 
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
-    """dataset x method: 'mean ± std (n)' in percent over seeds."""
+    """dataset x method: 'mean ± std (n)' in percent over seeds; one seed has no spread, so just 'value (1)'."""
     grouped = frame.groupby(["dataset", "method"])[column].agg(["mean", "std", "count"]).reset_index()
-    grouped["cell"] = [f"{100 * m:.1f} ± {100 * (0 if np.isnan(s) else s):.1f} ({n})"
+    grouped["cell"] = [f"{100 * m:.1f} ± {100 * s:.1f} ({n})" if n > 1 else f"{100 * m:.1f} ({n})"
                        for m, s, n in grouped[["mean", "std", "count"]].itertuples(False)]
     return grouped.pivot(index="method", columns="dataset", values="cell")
 
@@ -194,16 +195,29 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     return "\n".join(parts)
 
 
+def ablation_frame(root: Path = ROOT, reference_method: str = "mind_mirror") -> pd.DataFrame:
+    """Ablation runs plus, as ablation `reference`, the default runs they change one thing against: the same
+    dataset, method and seed under params.yaml, so the reference is trained once, not again as an ablation."""
+    ablations = load_metrics(root, "ablations")
+    if ablations.empty:
+        return ablations
+    runs = load_metrics(root, "distill")
+    reference = runs[(runs["method"] == reference_method) & runs["dataset"].isin(ablations["dataset"])
+                     & runs["seed"].isin(ablations["seed"])] if not runs.empty else runs
+    return pd.concat([ablations, reference.assign(ablation=REFERENCE)], ignore_index=True)
+
+
 def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
     """Ablation runs along distill.<key>: those that set it (value read from ablations/ablations.yaml) and the
-    override-free reference run, placed at the default value."""
+    reference run, placed at the default value."""
     values = {}
     for name in frame.get("ablation", pd.Series(dtype=str)).dropna().unique():
+        if name == REFERENCE:
+            values[name] = default
+            continue
         _, overrides = config.load_ablation(name)
         if key in overrides.get("distill", {}):
             values[name] = overrides["distill"][key]
-        elif not overrides:
-            values[name] = default
     picked = frame[frame["ablation"].isin(values)].copy() if values else frame.iloc[0:0].copy()
     picked[key] = picked["ablation"].map(values)
     return picked

@@ -30,7 +30,7 @@ def study(tmp_path):
 def test_summary_table_reports_mean_std_and_seed_count(study):
     table = results.summary_table(results.load_metrics(study))
     assert table.loc["mind_mirror", "svamp"] == "50.0 ± 35.4 (2)"
-    assert table.loc["finetune_gold", "svamp"] == "50.0 ± 0.0 (1)"
+    assert table.loc["finetune_gold", "svamp"] == "50.0 (1)"  # one seed: no spread to report
 
 
 def test_paired_items_use_only_seeds_both_methods_have(study):
@@ -88,6 +88,18 @@ def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
                           {"ablation": "reference", "test_accuracy": 0.4}])
     axis = results.ablation_axis(frame, "n_cots", 5)
     assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3, "reference": 5}
+
+
+def test_ablation_frame_takes_the_default_run_of_the_same_seed_as_reference(study):
+    assert results.ablation_frame(study).empty  # no ablation run yet: no reference row either
+    path = study / "metrics" / "ablations" / "svamp" / "cots1" / "seed0.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": 0, "ablation": "cots1",
+                                "test_accuracy": 0.3}))
+    frame = results.ablation_frame(study)
+    assert frame.set_index("ablation")["test_accuracy"].to_dict() == {"cots1": 0.3, "reference": 0.75}
+    axis = results.ablation_axis(frame, "n_cots", 5)
+    assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "reference": 5}
 
 
 def test_most_common_train_answer_counts_cqa_by_letter_and_svamp_adds_the_heuristic():
