@@ -43,7 +43,7 @@ def measure(name: str, built, batches, bf16: bool) -> dict:
     for i, batch in enumerate(batches):
         started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-            loss = train.multitask_loss(model, batch, 0.5)
+            loss = train.multitask_loss(model, batch, 0.5, built.kind == "causal")
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

@@ -1,6 +1,7 @@
 """Using a distilled student at inference: self-consistency, self-evaluation-weighted votes, calibration, abstention."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -8,16 +9,13 @@ import pandas as pd
 import torch
 
 from mm import answers, decode, prompts
-from mm.collate import IGNORE, encode_batch, source_text, target_text
+from mm.collate import IGNORE, encode_batch, source_text, target_logits, target_text
 
 
 def sequence_logprob(model, batch: Mapping[str, torch.Tensor], causal: bool) -> torch.Tensor:
     """Sum of log-probabilities of each sequence's labelled tokens."""
-    logits = model(**{k: v for k, v in batch.items() if k != "labels"}, **(
-        {} if causal else {"labels": batch["labels"]})).logits.float()
-    labels = batch["labels"]
-    if causal:  # token t is predicted at position t - 1
-        logits, labels = logits[:, :-1], labels[:, 1:]
+    logits, labels = target_logits(model, dict(batch), causal)
+    logits = logits.float()
     mask = labels != IGNORE
     picked = logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     return (picked * mask).sum(-1)
@@ -25,22 +23,27 @@ def sequence_logprob(model, batch: Mapping[str, torch.Tensor], causal: bool) -> 
 
 @torch.inference_mode()
 def verdict_probability(student, questions: Sequence[str], cots: Sequence[str], batch_size: int = 16,
-                        max_source: int = 512) -> list[float]:
-    """P(correct) from the student's learned self-evaluation: 'correct' vs 'wrong' as the predict-head answer."""
+                        max_source: int = 512, bf16: bool = True) -> list[float]:
+    """P(correct) from the student's learned self-evaluation: 'correct' vs 'wrong' as the predict-head answer.
+
+    Batched longest-first (less padding) under bf16 autocast, like decoding; results come back in input order."""
     model, kind = student.model.eval(), student.kind
     sources = [source_text("predict", prompts.self_eval_question(q, c), kind) for q, c in zip(questions, cots,
                                                                                                strict=True)]
     device = next(model.parameters()).device
-    probabilities = []
-    for start in range(0, len(sources), batch_size):
-        chunk = sources[start : start + batch_size]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
+    probabilities: dict[int, float] = {}
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
         scores = []
         for verdict in ("correct", "wrong"):
-            batch = encode_batch(student.tokenizer, kind, chunk, [target_text(verdict, kind)] * len(chunk),
-                                 max_source, 8)
-            scores.append(sequence_logprob(model, {k: v.to(device) for k, v in batch.items()}, kind == "causal"))
-        probabilities += torch.softmax(torch.stack(scores, -1), -1)[:, 0].tolist()
-    return probabilities
+            batch = encode_batch(student.tokenizer, kind, [sources[i] for i in index],
+                                 [target_text(verdict, kind)] * len(index), max_source, 8)
+            with autocast:
+                scores.append(sequence_logprob(model, {k: v.to(device) for k, v in batch.items()}, kind == "causal"))
+        probabilities |= dict(zip(index, torch.softmax(torch.stack(scores, -1), -1)[:, 0].tolist(), strict=True))
+    return [probabilities[i] for i in range(len(sources))]
 
 
 def sample_cots(student, dataset: str, rows: Sequence[Mapping], k: int, temperature: float, max_new_tokens: int,
@@ -55,7 +58,7 @@ def sample_cots(student, dataset: str, rows: Sequence[Mapping], k: int, temperat
                         "correct": [answers.is_correct(dataset, a, row["answer"]) for a in parsed]})
     if score_verdicts:
         questions = [row["question"] for row, r in zip(rows, records, strict=True) for _ in r["cots"]]
-        flat = verdict_probability(student, questions, [c for r in records for c in r["cots"]])
+        flat = verdict_probability(student, questions, [c for r in records for c in r["cots"]], bf16=bf16)
         for i, record in enumerate(records):
             record["p_correct"] = flat[i * k : (i + 1) * k]
     return records

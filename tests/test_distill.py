@@ -73,10 +73,28 @@ def test_alpha_one_and_zero_reduce_to_single_task_losses(kind):
     model = built.model.eval()
     with torch.no_grad():
         predict, explain = model(**batch["predict"]).loss, model(**batch["explain"]).loss
-        assert torch.allclose(train.multitask_loss(model, batch, 1.0), predict)
-        assert torch.allclose(train.multitask_loss(model, batch, 0.0), explain)
-        assert torch.allclose(train.multitask_loss(model, batch, 0.25), 0.25 * predict + 0.75 * explain)
-        assert torch.allclose(train.multitask_loss(model, {"predict": batch["predict"]}, 1.0), predict)
+        causal = kind == "causal"  # the loss on trimmed causal logits must equal the model's own loss
+        assert torch.allclose(train.multitask_loss(model, batch, 1.0, causal), predict)
+        assert torch.allclose(train.multitask_loss(model, batch, 0.0, causal), explain)
+        assert torch.allclose(train.multitask_loss(model, batch, 0.25, causal), 0.25 * predict + 0.75 * explain)
+        assert torch.allclose(train.multitask_loss(model, {"predict": batch["predict"]}, 1.0, causal), predict)
+
+
+def test_causal_target_logits_are_the_full_logits_at_the_labelled_positions():
+    torch.manual_seed(0)
+    built = student.build_student(TINY["causal"], TEXTS)
+    model = built.model.eval()
+    batch = collate.encode_batch(built.tokenizer, "causal", ["predict: a much longer question here\nAnswer:",
+                                                             "predict: q\nAnswer:"], [" 21", " 5 apples"], 64, 16)
+    with torch.no_grad():
+        full = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        logits, labels = collate.target_logits(model, batch, causal=True)
+    assert logits.shape[1] < full.shape[1]  # the prompt shared by every row is skipped
+    offset = full.shape[1] - logits.shape[1]
+    assert torch.equal(labels, batch["labels"][:, 1 + offset :])
+    kept = labels != collate.IGNORE
+    assert kept.sum() == (batch["labels"] != collate.IGNORE).sum()
+    assert torch.allclose(logits[kept], full[:, offset:][kept], atol=1e-5)
 
 
 def test_causal_labels_cover_only_target_and_eos_even_when_pad_is_eos():
