@@ -63,6 +63,13 @@ def target_logits(model, batch: dict[str, torch.Tensor], causal: bool) -> tuple[
     return logits[:, :-1], labels[:, first:]
 
 
+def longest_first_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
+    """Index batches over texts, longest first, for inference: less padding per batch; callers restore input order
+    by index."""
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, mega: int = 50) -> list[list[int]]:
     """Seeded shuffle, then sort by length inside mega-batches: batches of similar length, random order."""
     rng = np.random.default_rng(seed)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from mm import answers
-from mm.collate import source_text
+from mm.collate import longest_first_batches, source_text
 
 
 def generate(student, sources: Sequence[str], max_new_tokens: int, batch_size: int = 32,
@@ -23,7 +23,6 @@ def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, tempera
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
     outputs: dict[int, list[str]] = {}
     sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0} if temperature > 0 else {
         "do_sample": False}
@@ -33,9 +32,7 @@ def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, tempera
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     try:
-        per_batch = max(1, batch_size // k)
-        for start in range(0, len(order), per_batch):
-            index = order[start : start + per_batch]
+        for index in longest_first_batches(sources, max(1, batch_size // k)):
             enc = tokenizer([sources[i] for i in index], return_tensors="pt", padding=True,
                             add_special_tokens=not causal).to(device)
             with torch.inference_mode(), autocast:

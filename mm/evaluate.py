@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from mm import answers, decode, prompts
-from mm.collate import IGNORE, encode_batch, source_text, target_logits, target_text
+from mm.collate import IGNORE, encode_batch, longest_first_batches, source_text, target_logits, target_text
 
 
 def sequence_logprob(model, batch: Mapping[str, torch.Tensor], causal: bool) -> torch.Tensor:
@@ -32,10 +32,8 @@ def verdict_probability(student, questions: Sequence[str], cots: Sequence[str], 
                                                                                                strict=True)]
     device = next(model.parameters()).device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    order = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
     probabilities: dict[int, float] = {}
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    for index in longest_first_batches(sources, batch_size):
         scores = []
         for verdict in ("correct", "wrong"):
             batch = encode_batch(student.tokenizer, kind, [sources[i] for i in index],

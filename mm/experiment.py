@@ -78,38 +78,44 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     }
     samples = []
     if params.evaluate.self_consistency and "explain" in heads:
-        sc_metrics, samples = self_consistency(best, dataset, method, test, params, seed)
+        sc_metrics, samples = self_consistency(best, dataset, method, test, valid, params, seed)
         metrics["self_consistency"] = sc_metrics
+    train.discard_checkpoint(out_dir)  # finished: a re-run trains afresh instead of resuming a finished run
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     return metrics, merge_predictions(by_head), samples
 
 
-def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], params: Params,
-                     seed: int) -> tuple[dict, list[dict]]:
-    """Vote over k sampled CoTs; a mind_mirror student also weights each by its own P(correct) and is calibrated."""
+def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], valid: Sequence[Mapping],
+                     params: Params, seed: int) -> tuple[dict, list[dict]]:
+    """Vote over k sampled CoTs of test items; a mind_mirror student also weights each by its own P(correct), and
+    its self-evaluation is calibrated on valid and test items (samples carry their `split`)."""
     cfg = params.evaluate
-    rows = holdout(test, cfg.n_items)
     weighted = method == "mind_mirror" and params.distill.self_eval
-    records = evaluate.sample_cots(best, dataset, rows, max(cfg.ks), cfg.temperature,
-                                   params.distill.max_new_tokens_explain, params.distill.eval_batch_size,
-                                   params.distill.bf16, seed, score_verdicts=weighted)
+    splits = {"test": holdout(test, cfg.n_items)} | ({"valid": holdout(valid, cfg.n_items)} if weighted else {})
+    by_split = {split: [r | {"split": split} for r in evaluate.sample_cots(
+        best, dataset, rows, max(cfg.ks), cfg.temperature, params.distill.max_new_tokens_explain,
+        params.distill.eval_batch_size, params.distill.bf16, seed, score_verdicts=weighted)]
+        for split, rows in splits.items()}
+    records = by_split["test"]
     tables = [evaluate.vote_table(dataset, records, cfg.ks, weighted=False)]
     if weighted:
         tables.append(evaluate.vote_table(dataset, records, cfg.ks, weighted=True))
-    metrics = {"n_items": len(rows), "temperature": cfg.temperature,
+    metrics = {"n_items": len(records), "temperature": cfg.temperature,
                "vote_accuracy": {f"{'weighted' if w else 'majority'}@{k}": a
                                  for t in tables for k, a, w in t[["k", "accuracy", "weighted"]].itertuples(False)}}
     if weighted:
-        p = [v for r in records for v in r["p_correct"]]
-        hit = [c for r in records for c in r["correct"]]
-        metrics |= {"self_eval_ece": evaluate.expected_calibration_error(p, hit, cfg.n_bins),
-                    "self_eval_brier": evaluate.brier_score(p, hit)}
+        for split, rows in by_split.items():
+            p = [v for r in rows for v in r["p_correct"]]
+            hit = [c for r in rows for c in r["correct"]]
+            suffix = "" if split == "test" else f"_{split}"
+            metrics |= {f"self_eval_ece{suffix}": evaluate.expected_calibration_error(p, hit, cfg.n_bins),
+                        f"self_eval_brier{suffix}": evaluate.brier_score(p, hit)}
         k, final = max(cfg.ks), [evaluate.vote(dataset, r, max(cfg.ks), weighted=True) for r in records]
         right = [answers.is_correct(dataset, a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
         metrics[f"aurc_self_eval@{k}"] = evaluate.risk_coverage([c for _, c in final], right)[1]
         agreement = [evaluate.vote(dataset, r, k)[1] for r in records]
         metrics[f"aurc_agreement@{k}"] = evaluate.risk_coverage(agreement, right)[1]
-    return metrics, records
+    return metrics, [r for rows in by_split.values() for r in rows]
 
 
 def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, cfg) -> list[dict]:
@@ -128,9 +134,12 @@ def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
 
 
 def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:
-    """Fingerprint of everything a checkpoint depends on, so a resumed run never mixes settings."""
+    """Fingerprint of everything a checkpoint depends on (settings, teacher data, the package's code), so a resumed
+    run never mixes settings or code versions."""
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))))
     payload = [dataset, method, seed, dataclasses.asdict(params.distill), dataclasses.asdict(params.student),
-               dataclasses.asdict(params.data), len(cots), hashlib.sha256(json.dumps(cots).encode()).hexdigest()]
+               dataclasses.asdict(params.data), len(cots), hashlib.sha256(json.dumps(cots).encode()).hexdigest(),
+               code.hexdigest()]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -49,8 +49,10 @@ def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
 
 
 def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
-    """Student self-evaluation: accuracy per confidence bin against the diagonal (from evaluate.reliability_table)."""
-    grid = sns.relplot(table, x="confidence", y="accuracy", size="count", col="dataset", height=3, sizes=(20, 200))
+    """Student self-evaluation: accuracy per confidence bin against the diagonal, per split (from
+    results.self_eval_frames)."""
+    grid = sns.relplot(table, x="confidence", y="accuracy", size="count", hue="split", col="dataset", height=3,
+                       sizes=(20, 200))
     for ax in grid.axes.flat:
         ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1))

@@ -106,16 +106,21 @@ def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From mind_mirror self-consistency samples: reliability bins and risk-coverage curves, per dataset."""
+    """From mind_mirror self-consistency samples: reliability bins per dataset and split (valid, test), and
+    risk-coverage curves on test items."""
     bins, curves = [], []
     for path in sorted((root / "predictions").glob("*/mind_mirror/seed*.samples.jsonl")):
-        records = [r for r in read_jsonl(path) if "p_correct" in r]
+        scored = [r for r in read_jsonl(path) if "p_correct" in r]
+        dataset = path.parts[-3]
+        for split in ("valid", "test"):
+            rows = [r for r in scored if r.get("split", "test") == split]
+            if rows:
+                p = [v for r in rows for v in r["p_correct"]]
+                hit = [c for r in rows for c in r["correct"]]
+                bins.append(evaluate.reliability_table(p, hit, n_bins).assign(dataset=dataset, split=split))
+        records = [r for r in scored if r.get("split", "test") == "test"]
         if not records:
             continue
-        dataset = path.parts[-3]
-        p = [v for r in records for v in r["p_correct"]]
-        hit = [c for r in records for c in r["correct"]]
-        bins.append(evaluate.reliability_table(p, hit, n_bins).assign(dataset=dataset))
         k = len(records[0]["answers"])
         for name, weighted in (("self-evaluation (weighted vote share)", True), ("vote agreement", False)):
             final = [evaluate.vote(dataset, r, k, weighted) for r in records]
@@ -124,6 +129,22 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
             curves.append(curve.assign(dataset=dataset, confidence=name))
     empty = pd.DataFrame()
     return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
+
+
+def calibration_table(root: Path = ROOT, method: str = "mind_mirror") -> pd.DataFrame:
+    """Per dataset, mean over seeds: the self-evaluation's ECE and Brier score on valid and test samples, and the
+    area under the risk-coverage curve when abstaining by self-evaluation vs by vote agreement (lower is better)."""
+    rows = []
+    for path in sorted((root / "metrics" / "distill").glob(f"*/{method}/seed*.json")):
+        metrics = json.loads(path.read_text())
+        scores = {k: v for k, v in metrics.get("self_consistency", {}).items()
+                  if k.startswith(("self_eval_", "aurc_"))}
+        if scores:
+            rows.append({"dataset": metrics["dataset"], "seeds": 1, **scores})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows)
+    return frame.groupby("dataset").agg({c: "sum" if c == "seeds" else "mean" for c in frame.columns[1:]}).round(3)
 
 
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:

@@ -24,7 +24,9 @@ BEST, LAST = "best", "last"
 
 
 def task_loss(model, batch: dict, causal: bool) -> torch.Tensor:
-    """Mean cross-entropy over the labelled tokens (what `model(**batch).loss` computes, with less work)."""
+    """Mean cross-entropy over the labelled tokens (what `model(**batch).loss` computes; causal: with less work)."""
+    if not causal:  # an encoder-decoder's logits are all target positions already
+        return model(**batch).loss
     logits, labels = target_logits(model, batch, causal)
     return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
@@ -150,6 +152,12 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     live.end()
     return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
             "steps": state["global_step"], "train_seconds": round(time.perf_counter() - started, 1)}
+
+
+def discard_checkpoint(out_dir: str | Path) -> None:
+    """Drop the resume checkpoint of a finished run (out/best stays): a later run with the same settings trains
+    afresh, as `dvc repro -f` means, instead of resuming into a run that has nothing left to do."""
+    shutil.rmtree(Path(out_dir) / LAST, ignore_errors=True)
 
 
 def _save(accelerator: Accelerator, out_dir: Path, state: dict) -> None:

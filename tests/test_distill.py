@@ -198,4 +198,5 @@ def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_param
     assert during and not any(test_ids & set(ids) for ids in during)
     assert sorted(head for head, _ in after) == ["explain", "predict"]  # test scored once per head
     assert all(set(ids) <= test_ids for _, ids in after)
+    assert (tmp_path / "run" / train.BEST).exists() and not (tmp_path / "run" / train.LAST).exists()  # finished
     assert metrics["n_test"] == len(predictions) == 5

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mm import answers, evaluate, student
+from mm import answers, collate, config, evaluate, experiment, student
 from mm.config import StudentConfig
 
 
@@ -65,3 +65,29 @@ def test_verdict_probability_and_sampling_on_a_tiny_student(kind, name):
     records = evaluate.sample_cots(tiny, "svamp", rows, k=3, temperature=1.0, max_new_tokens=6, score_verdicts=True)
     assert len(records[0]["cots"]) == 3 and len(records[0]["p_correct"]) == 3
     assert all(math.isfinite(v) for v in records[0]["p_correct"])
+
+
+def test_longest_first_batches_cover_every_index_once_longest_first():
+    batches = collate.longest_first_batches(["a", "abcd", "ab", "abc", "abcde"], 2)
+    assert batches == [[4, 1], [3, 2], [0]]
+
+
+def test_self_consistency_calibrates_on_valid_and_votes_on_test_only(monkeypatch, smoke_params):
+    """Valid items here are all right at P(correct) 1 (ECE 0), test items all wrong at P 1 (ECE 1)."""
+    params = config.load_params(smoke_params)
+
+    def fake_sample_cots(best, dataset, rows, k, *args, score_verdicts=False, **kwargs):
+        right = rows[0]["id"].startswith("v")
+        return [{"id": r["id"], "gold": "1", "cots": ["c"] * k, "answers": ["1" if right else "2"] * k,
+                 "correct": [right] * k, "p_correct": [1.0] * k} for r in rows]
+
+    monkeypatch.setattr(evaluate, "sample_cots", fake_sample_cots)
+    valid = [{"id": f"v{i}"} for i in range(3)]
+    test = [{"id": f"t{i}"} for i in range(3)]
+    metrics, samples = experiment.self_consistency(None, "svamp", "mind_mirror", test, valid, params, seed=0)
+    assert metrics["self_eval_ece_valid"] == 0 and metrics["self_eval_ece"] == 1
+    assert metrics["self_eval_brier_valid"] == 0 and metrics["self_eval_brier"] == 1
+    assert set(metrics["vote_accuracy"].values()) == {0.0}  # votes count test items only
+    assert sorted({(r["split"], r["id"][0]) for r in samples}) == [("test", "t"), ("valid", "v")]
+    metrics, samples = experiment.self_consistency(None, "svamp", "step_by_step", test, valid, params, seed=0)
+    assert {r["split"] for r in samples} == {"test"} and "self_eval_ece" not in metrics

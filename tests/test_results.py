@@ -110,3 +110,25 @@ def test_most_common_train_answer_counts_cqa_by_letter_and_svamp_adds_the_heuris
     svamp = results.trivial_baselines("svamp", [{"answer": "7"}], [
         {"answer": "7", "question": question}, {"answer": "12", "question": question}])
     assert svamp == {"most common train answer": 0.5, "one operation on the two largest numbers": 0.5}
+
+
+def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(study):
+    records = [{"id": "v0", "gold": "1", "answers": ["1", "2"], "correct": [True, False], "p_correct": [0.9, 0.2],
+                "split": "valid"},
+               {"id": "t0", "gold": "1", "answers": ["1", "1"], "correct": [True, True], "p_correct": [0.8, 0.7],
+                "split": "test"},
+               {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
+    data.write_jsonl(study / "predictions" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
+    bins, curves = results.self_eval_frames(study, n_bins=2)
+    assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
+    assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
+
+
+def test_calibration_table_averages_seeds_per_dataset(study):
+    for seed, ece in ((0, 0.2), (1, 0.4)):
+        path = study / "metrics" / "distill" / "svamp" / "mind_mirror" / f"seed{seed}.json"
+        metrics = json.loads(path.read_text())
+        metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
+        path.write_text(json.dumps(metrics))
+    table = results.calibration_table(study)
+    assert table.loc["svamp"].to_dict() == {"seeds": 2, "self_eval_ece": 0.3, "self_eval_ece_valid": 0.15}
