@@ -15,8 +15,9 @@ import seaborn as sns  # noqa: E402
 def _save(fig: plt.Figure, path: str | Path) -> plt.Figure:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if not fig.legends:  # a seaborn grid has laid out its own legend beside the axes: keep it clear of them
+        fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 

@@ -144,7 +144,12 @@ def calibration_table(root: Path = ROOT, method: str = "mind_mirror") -> pd.Data
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)
-    return frame.groupby("dataset").agg({c: "sum" if c == "seeds" else "mean" for c in frame.columns[1:]}).round(3)
+    table = frame.groupby("dataset").agg({c: "sum" if c == "seeds" else "mean" for c in frame.columns[1:]}).round(3)
+    names = {"self_eval_ece_valid": "ECE valid", "self_eval_ece": "ECE test", "self_eval_brier_valid": "Brier valid",
+             "self_eval_brier": "Brier test"}
+    names |= {c: c.replace("aurc_self_eval", "AURC self-eval").replace("aurc_agreement", "AURC agreement")
+              for c in table.columns if c.startswith("aurc_")}
+    return table[[c for c in [*names, "seeds"] if c in table.columns]].rename(columns=names)
 
 
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
@@ -165,7 +170,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join([table.index.name or ""] + [str(c) for c in table.columns]) + " |"
     rule = "|" + "---|" * (len(table.columns) + 1)
     body = ["| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
-            for i, row in zip(table.index, table.to_numpy(), strict=True)]
+            for i, row in zip(table.index, table.itertuples(index=False), strict=True)]  # keeps each column's type
     return "\n".join([header, rule, *body])
 
 

@@ -131,4 +131,5 @@ def test_calibration_table_averages_seeds_per_dataset(study):
         metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
         path.write_text(json.dumps(metrics))
     table = results.calibration_table(study)
-    assert table.loc["svamp"].to_dict() == {"seeds": 2, "self_eval_ece": 0.3, "self_eval_ece_valid": 0.15}
+    assert table.loc["svamp"].to_dict() == {"ECE valid": 0.15, "ECE test": 0.3, "seeds": 2}
+    assert "| svamp | 0.15 | 0.3 | 2 |" in results.to_markdown(table)  # seeds stay an integer
