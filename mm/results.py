@@ -24,12 +24,15 @@ REFERENCE = "reference"  # the ablation name of the default run that every ablat
 
 
 def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
-    """One row per committed run: metrics/<kind>/<dataset>/<method or ablation>/seed<k>.json."""
+    """One row per committed run: metrics/<kind>/<dataset>/<method or ablation>/seed<k>.json, with its
+    self-consistency vote accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns."""
     rows = []
     for path in sorted((root / "metrics" / kind).glob("*/*/seed*.json")):
         metrics = json.loads(path.read_text())
+        consistency = metrics.get("self_consistency", {})
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-                    | {f"sc.{k}": v for k, v in metrics.get("self_consistency", {}).get("vote_accuracy", {}).items()})
+                    | {f"sc.{k}": v for k, v in consistency.get("vote_accuracy", {}).items()}
+                    | {f"cal.{k}": v for k, v in consistency.items() if k.startswith(("self_eval_", "aurc_"))})
     return pd.DataFrame(rows)
 
 
@@ -110,15 +113,16 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
     risk-coverage curves on test items."""
     bins, curves = [], []
     for path in sorted((root / "predictions").glob("*/mind_mirror/seed*.samples.jsonl")):
-        scored = [r for r in read_jsonl(path) if "p_correct" in r]
-        dataset = path.parts[-3]
-        for split in ("valid", "test"):
-            rows = [r for r in scored if r.get("split", "test") == split]
+        dataset, by_split = path.parts[-3], {"valid": [], "test": []}
+        for r in read_jsonl(path):
+            if "p_correct" in r:
+                by_split[r.get("split", "test")].append(r)
+        for split, rows in by_split.items():
             if rows:
                 p = [v for r in rows for v in r["p_correct"]]
                 hit = [c for r in rows for c in r["correct"]]
                 bins.append(evaluate.reliability_table(p, hit, n_bins).assign(dataset=dataset, split=split))
-        records = [r for r in scored if r.get("split", "test") == "test"]
+        records = by_split["test"]
         if not records:
             continue
         k = len(records[0]["answers"])
@@ -131,20 +135,16 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
     return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
 
 
-def calibration_table(root: Path = ROOT, method: str = "mind_mirror") -> pd.DataFrame:
+def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.DataFrame:
     """Per dataset, mean over seeds: the self-evaluation's ECE and Brier score on valid and test samples, and the
     area under the risk-coverage curve when abstaining by self-evaluation vs by vote agreement (lower is better)."""
-    rows = []
-    for path in sorted((root / "metrics" / "distill").glob(f"*/{method}/seed*.json")):
-        metrics = json.loads(path.read_text())
-        scores = {k: v for k, v in metrics.get("self_consistency", {}).items()
-                  if k.startswith(("self_eval_", "aurc_"))}
-        if scores:
-            rows.append({"dataset": metrics["dataset"], "seeds": 1, **scores})
-    if not rows:
+    columns = [c for c in frame.columns if c.startswith("cal.")]
+    runs = frame[frame["method"] == method].dropna(subset=columns, how="all") if columns else pd.DataFrame()
+    if runs.empty:
         return pd.DataFrame()
-    frame = pd.DataFrame(rows)
-    table = frame.groupby("dataset").agg({c: "sum" if c == "seeds" else "mean" for c in frame.columns[1:]}).round(3)
+    table = runs.groupby("dataset")[columns].mean().round(3)
+    table.columns = [c.removeprefix("cal.") for c in columns]
+    table["seeds"] = runs.groupby("dataset").size()
     names = {"self_eval_ece_valid": "ECE valid", "self_eval_ece": "ECE test", "self_eval_brier_valid": "Brier valid",
              "self_eval_brier": "Brier test"}
     names |= {c: c.replace("aurc_self_eval", "AURC self-eval").replace("aurc_agreement", "AURC agreement")

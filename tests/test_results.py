@@ -130,6 +130,6 @@ def test_calibration_table_averages_seeds_per_dataset(study):
         metrics = json.loads(path.read_text())
         metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
         path.write_text(json.dumps(metrics))
-    table = results.calibration_table(study)
+    table = results.calibration_table(results.load_metrics(study))
     assert table.loc["svamp"].to_dict() == {"ECE valid": 0.15, "ECE test": 0.3, "seeds": 2}
     assert "| svamp | 0.15 | 0.3 | 2 |" in results.to_markdown(table)  # seeds stay an integer
