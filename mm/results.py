@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from mm import ROOT, answers, config, evaluate, experiment
 from mm.data import read_jsonl
@@ -38,10 +39,17 @@ def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
 
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
     """dataset x method: 'mean ± std (n)' in percent over seeds; one seed has no spread, so just 'value (1)'."""
-    grouped = frame.groupby(["dataset", "method"])[column].agg(["mean", "std", "count"]).reset_index()
-    grouped["cell"] = [f"{100 * m:.1f} ± {100 * s:.1f} ({n})" if n > 1 else f"{100 * m:.1f} ({n})"
-                       for m, s, n in grouped[["mean", "std", "count"]].itertuples(False)]
-    return grouped.pivot(index="method", columns="dataset", values="cell")
+    return frame.groupby(["method", "dataset"])[column].agg(_percent_cell).unstack("dataset")
+
+
+def _percent_cell(values: pd.Series) -> str:
+    """'mean ± std (n)' in percent over the non-missing values; one value has no spread, so 'value (1)'."""
+    values = values.dropna()
+    if values.empty:
+        return ""
+    if len(values) == 1:
+        return f"{100 * values.mean():.1f} (1)"
+    return f"{100 * values.mean():.1f} ± {100 * values.std():.1f} ({len(values)})"
 
 
 def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, seed: int = 0) -> dict:
@@ -221,16 +229,19 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     return "\n".join(parts)
 
 
-def ablation_frame(root: Path = ROOT, reference_method: str = "mind_mirror") -> pd.DataFrame:
-    """Ablation runs plus, as ablation `reference`, the default runs they change one thing against: the same
-    dataset, method and seed under params.yaml, so the reference is trained once, not again as an ablation."""
+def ablation_frame(root: Path = ROOT) -> pd.DataFrame:
+    """Ablation runs plus, as references, the default runs they change one thing against: the same dataset, method
+    and seed under params.yaml (ablation `reference` for mind_mirror, `reference:<method>` for another method), so a
+    reference is trained once, not again as an ablation."""
     ablations = load_metrics(root, "ablations")
     if ablations.empty:
         return ablations
+    methods = {config.load_ablation(name)[0] for name in ablations["ablation"].unique()}
     runs = load_metrics(root, "distill")
-    reference = runs[(runs["method"] == reference_method) & runs["dataset"].isin(ablations["dataset"])
+    reference = runs[runs["method"].isin(methods) & runs["dataset"].isin(ablations["dataset"])
                      & runs["seed"].isin(ablations["seed"])] if not runs.empty else runs
-    return pd.concat([ablations, reference.assign(ablation=REFERENCE)], ignore_index=True)
+    names = [REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}" for method in reference["method"]]
+    return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
 
 
 def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
@@ -240,6 +251,7 @@ def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
     for name in frame.get("ablation", pd.Series(dtype=str)).dropna().unique():
         if name == REFERENCE:
             values[name] = default
+        if name.startswith(REFERENCE):
             continue
         _, overrides = config.load_ablation(name)
         if key in overrides.get("distill", {}):
@@ -247,3 +259,42 @@ def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
     picked = frame[frame["ablation"].isin(values)].copy() if values else frame.iloc[0:0].copy()
     picked[key] = picked["ablation"].map(values)
     return picked
+
+
+def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset and ablation, the reference first, then in ablations/ablations.yaml's order: what it
+    changes, test accuracy of both heads and the validation score (mean ± std over seeds), the CoT pairs it trained
+    on, and training and total minutes (the reference's total includes self-consistency sampling, off in ablations)."""
+    if frame.empty:
+        return pd.DataFrame()
+    names = [*sorted(n for n in frame["ablation"].unique() if n.startswith(REFERENCE)),
+             *yaml.safe_load(config.ABLATIONS.read_text())]
+    order = {name: i for i, name in enumerate(names)}
+    rows = []
+    for (dataset, name), runs in sorted(frame.groupby(["dataset", "ablation"]),
+                                        key=lambda item: (item[0][0], order.get(item[0][1], len(order)))):
+        rows.append({"dataset": dataset, "ablation": name, "changes": _ablation_changes(name),
+                     "predict: %": _percent_cell(runs["test_accuracy"]),
+                     "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
+                     "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
+                     "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
+                     "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
+    return pd.DataFrame(rows).set_index("ablation")
+
+
+def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) -> float | str:
+    """Mean of a column over seeds, scaled and rounded (digits 0: an int); blank where no run reports it."""
+    values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
+    return round(float(values.mean()) * scale, digits or None) if len(values) else ""
+
+
+def _ablation_changes(name: str) -> str:
+    """An ablation's difference from the reference run, read from ablations/ablations.yaml (evaluation-only
+    overrides left out: they do not change what is trained or scored)."""
+    if name.startswith(REFERENCE):
+        return f"none (the default {name.partition(':')[2] or 'mind_mirror'} run)"
+    method, overrides = config.load_ablation(name)
+    changes = [] if method == "mind_mirror" else [f"method {method}"]
+    changes += [f"{section}.{key} {json.dumps(value)}" for section, values in overrides.items()
+                if section != "evaluate" for key, value in values.items()]
+    return ", ".join(changes)

@@ -102,6 +102,23 @@ def test_ablation_frame_takes_the_default_run_of_the_same_seed_as_reference(stud
     assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "reference": 5}
 
 
+def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_method(study):
+    _write_run(study, "svamp", "step_by_step", 0, 0.6, [True, True, False, False])
+    for name, seed, accuracy in (("unfiltered_sbs", 0, 0.4), ("cots1", 0, 0.3), ("cots1", 1, 0.5)):
+        path = study / "metrics" / "ablations" / "svamp" / name / f"seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": seed, "ablation": name,
+                                    "test_accuracy": accuracy, "pairs_cot": 10 + seed, "wall_seconds": 60.0 * seed}))
+    table = results.ablation_table(results.ablation_frame(study))
+    assert list(table.index) == ["reference", "reference:step_by_step", "cots1", "unfiltered_sbs"]  # file order
+    assert table.loc["reference", "predict: %"] == "50.0 ± 35.4 (2)"  # default mind_mirror, seeds 0 and 1
+    assert table.loc["reference:step_by_step", "predict: %"] == "60.0 (1)"
+    assert table.loc["cots1", "changes"] == "distill.n_cots 1"  # evaluation-only overrides left out
+    assert table.loc["unfiltered_sbs", "changes"] == "method step_by_step, distill.filter_incorrect false"
+    assert table.loc["cots1", "CoT pairs"] == 10  # mean over seeds 10 and 11, rounded to an int
+    assert table.loc["cots1", "total min"] == 0.5 and table.loc["reference", "total min"] == ""  # not reported
+
+
 def test_most_common_train_answer_counts_cqa_by_letter_and_svamp_adds_the_heuristic():
     train = [{"answer": "(a) pen"}, {"answer": "(a) desk"}, {"answer": "(b) pen"}]
     test = [{"answer": "(a) lamp"}, {"answer": "(c) pen"}]
