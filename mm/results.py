@@ -160,6 +160,50 @@ def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.Da
     return table[[c for c in [*names, "seeds"] if c in table.columns]].rename(columns=names)
 
 
+# The recipe read off the official code (Attention-is-All-I-Need/Mind-s-Mirror-Distilling-LLM), shown beside ours.
+PAPER_RECIPE = {
+    "teacher": "gpt-3.5-turbo, 5 CoTs per question",
+    "verdicts": "the teacher's own, 5 per CoT (correct / wrong / uncertain)",
+    "CoTs kept": "all, right or wrong",
+    "student": "T5-v1.1 small / base / large (seq2seq)",
+    "training": "SVAMP, T5-base: 50 epochs self-evaluation + 80 epochs CoTs, lr 5e-05, batch 16 per GPU",
+    "train questions": "the whole train split",
+    "checkpoint selection": "best on the test set",
+    "test items": "the whole test split",
+    "seeds": "one run each",
+}
+
+
+def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame:
+    """What the committed runs did beside what the paper's official code did, setting by setting: the results
+    table is only comparable with the paper's where the two columns agree."""
+    teacher, student, distill = params.teacher, params.student, params.distill
+    def per_dataset(column: str) -> str:
+        values = frame.groupby("dataset")[column].max() if column in frame else {}
+        return ", ".join(f"{dataset} {int(n)}" for dataset, n in values.items())
+
+    used = frame[frame["method"] != "finetune_gold"] if "method" in frame else frame  # its teacher is gold labels
+    teachers = ", ".join(sorted(used["teacher"].unique())) if "teacher" in used else ""
+    verdicts = (f"the teacher's own, {teacher.n_evals} per CoT" if teacher.eval_mode == "teacher" else
+                f"from the gold answer (teacher.eval_mode reference), {teacher.n_evals} per CoT")
+    ours = {
+        "teacher": f"{teachers or teacher.model}, {teacher.n_cots} CoTs per question "
+                   f"(temperature {teacher.temperature})",
+        "verdicts": verdicts,
+        "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
+        "student": f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})",
+        "training": f"{distill.self_eval_steps} steps self-evaluation + {distill.steps} steps CoTs, lr {distill.lr:g}, "
+                    f"batch {distill.batch_size * distill.grad_accum}",
+        "train questions": per_dataset("n_train_questions"),
+        "checkpoint selection": f"best `{distill.select_head}:` accuracy on {distill.n_valid or 'all'} valid questions",
+        "test items": per_dataset("n_test"),
+        "seeds": ", ".join(str(int(s)) for s in sorted(frame["seed"].unique())) if "seed" in frame else "",
+    }
+    table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
+    table.index.name = "setting"
+    return table
+
+
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     """Teacher CoT accuracy (first sample, majority of N) beside the best mean student accuracy, per dataset."""
     rows = []

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import data, plots, results
+from mm import config, data, plots, results
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
@@ -150,3 +150,21 @@ def test_calibration_table_averages_seeds_per_dataset(study):
     table = results.calibration_table(results.load_metrics(study))
     assert table.loc["svamp"].to_dict() == {"ECE valid": 0.15, "ECE test": 0.3, "seeds": 2}
     assert "| svamp | 0.15 | 0.3 | 2 |" in results.to_markdown(table)  # seeds stay an integer
+
+
+def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke_params):
+    params = config.load_params(smoke_params)
+    frame = pd.DataFrame([
+        {"dataset": "svamp", "method": "finetune_gold", "seed": 0, "teacher": "gold labels", "n_test": 6,
+         "n_train_questions": 12},
+        {"dataset": "svamp", "method": "mind_mirror", "seed": 1, "teacher": "palm", "n_test": 6,
+         "n_train_questions": 12},
+        {"dataset": "cqa", "method": "mind_mirror", "seed": 0, "teacher": "palm", "n_test": 5, "n_train_questions": 9}])
+    ours = results.paper_comparison(params, frame)["these runs"]
+    assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
+    assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
+    assert ours["seeds"] == "0, 1"
+    assert ours["student"] == f"{params.student.name} ({params.student.kind})"
+    assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
+                                 else "all, right or wrong")
+    assert ours["checkpoint selection"] != results.PAPER_RECIPE["checkpoint selection"]  # never the test set
