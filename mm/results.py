@@ -65,17 +65,31 @@ def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, s
 
 def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict") -> tuple[list, list]:
     """Correctness of two methods on the same test items, pooled over the seeds both have."""
-    first, second = [], []
     folder = root / "predictions" / dataset
-    for path in sorted((folder / method).glob("seed*.jsonl")):
-        if path.name.endswith(".samples.jsonl") or not (folder / baseline / path.name).exists():
+    return paired_correctness(folder / method, folder / baseline, head)
+
+
+def paired_correctness(first: Path, second: Path, head: str = "predict") -> tuple[list, list]:
+    """Correctness of two runs' prediction folders (seed<k>.jsonl each) on the same test items, pooled over the seeds
+    both have, each seed paired with the same seed; items where either run has no such head are left out."""
+    key, mine_all, theirs_all = f"{head}_correct", [], []
+    for path in sorted(first.glob("seed*.jsonl")):
+        if path.name.endswith(".samples.jsonl") or not (second / path.name).exists():
             continue
-        mine = {r["id"]: r[f"{head}_correct"] for r in read_jsonl(path)}
-        theirs = {r["id"]: r[f"{head}_correct"] for r in read_jsonl(folder / baseline / path.name)}
+        mine = {r["id"]: r[key] for r in read_jsonl(path) if key in r}
+        theirs = {r["id"]: r[key] for r in read_jsonl(second / path.name) if key in r}
         for item in sorted(mine.keys() & theirs.keys()):
-            first.append(mine[item])
-            second.append(theirs[item])
-    return first, second
+            mine_all.append(mine[item])
+            theirs_all.append(theirs[item])
+    return mine_all, theirs_all
+
+
+def difference_cell(mine: Sequence[bool], theirs: Sequence[bool]) -> str:
+    """'+d [low, high]' in points: paired accuracy difference with its 95% bootstrap interval; blank if unpaired."""
+    if not len(mine):
+        return ""
+    ci = paired_bootstrap(mine, theirs)
+    return f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
 
 
 def one_operation_guess(question: str) -> float | None:
@@ -247,10 +261,8 @@ def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path 
         for baseline in [m for m in methods if m != target]:
             mine, theirs = paired_items(root, dataset, target, baseline)
             if mine:
-                ci = paired_bootstrap(mine, theirs)
-                rows.append({"dataset": dataset, "baseline": baseline, "n items": ci["n"],
-                             "difference (points)": f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, "
-                                                    f"{100 * ci['high']:+.1f}]"})
+                rows.append({"dataset": dataset, "baseline": baseline, "n items": len(mine),
+                             "difference (points)": difference_cell(mine, theirs)})
     return pd.DataFrame(rows)
 
 
@@ -305,10 +317,12 @@ def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
     return picked
 
 
-def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per dataset and ablation, the reference first, then in ablations/ablations.yaml's order: what it
-    changes, test accuracy of both heads and the validation score (mean ± std over seeds), the CoT pairs it trained
-    on, and training and total minutes (the reference's total includes self-consistency sampling, off in ablations)."""
+def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
+    """One row per dataset and ablation, the references first, then in ablations/ablations.yaml's order: what it
+    changes, test accuracy of both heads and the validation score (mean ± std over seeds), each head's paired
+    difference from the default run of its method (points, 95% bootstrap interval over test items and seeds), the CoT
+    pairs it trained on, and training and total minutes (a reference's total includes self-consistency sampling, off
+    in ablations)."""
     if frame.empty:
         return pd.DataFrame()
     names = [*sorted(n for n in frame["ablation"].unique() if n.startswith(REFERENCE)),
@@ -321,6 +335,7 @@ def ablation_table(frame: pd.DataFrame) -> pd.DataFrame:
                      "predict: %": _percent_cell(runs["test_accuracy"]),
                      "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
                      "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
+                     **_ablation_differences(root, dataset, name),
                      "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
                      "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
     return pd.DataFrame(rows).set_index("ablation")
@@ -330,6 +345,16 @@ def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) 
     """Mean of a column over seeds, scaled and rounded (digits 0: an int); blank where no run reports it."""
     values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
     return round(float(values.mean()) * scale, digits or None) if len(values) else ""
+
+
+def _ablation_differences(root: Path, dataset: str, name: str) -> dict[str, str]:
+    """Each head's paired difference between an ablation and the default run of its method (blank for references)."""
+    if name.startswith(REFERENCE):
+        return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
+    mine = root / "ablations" / "predictions" / dataset / name
+    theirs = root / "predictions" / dataset / config.load_ablation(name)[0]
+    return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head))
+            for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 
 
 def _ablation_changes(name: str) -> str:

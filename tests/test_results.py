@@ -109,12 +109,19 @@ def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_metho
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": seed, "ablation": name,
                                     "test_accuracy": accuracy, "pairs_cot": 10 + seed, "wall_seconds": 60.0 * seed}))
-    table = results.ablation_table(results.ablation_frame(study))
+    data.write_jsonl(study / "ablations" / "predictions" / "svamp" / "cots1" / "seed0.jsonl",
+                     [{"id": f"i{i}", "predict_correct": c, "explain_correct": c}
+                      for i, c in enumerate([True, False, True, False])])
+    table = results.ablation_table(results.ablation_frame(study), study)
     assert list(table.index) == ["reference", "reference:step_by_step", "cots1", "unfiltered_sbs"]  # file order
     assert table.loc["reference", "predict: %"] == "50.0 ± 35.4 (2)"  # default mind_mirror, seeds 0 and 1
     assert table.loc["reference:step_by_step", "predict: %"] == "60.0 (1)"
     assert table.loc["cots1", "changes"] == "distill.n_cots 1"  # evaluation-only overrides left out
     assert table.loc["unfiltered_sbs", "changes"] == "method step_by_step, distill.filter_incorrect false"
+    # paired with the default mind_mirror run of the same seed only (seed 0: 3 of 4 right, here 2 of 4)
+    assert table.loc["cots1", "Δ predict: (points)"].startswith("-25.0 [")
+    assert table.loc["cots1", "Δ rationale (points)"] == ""  # the default run's predictions carry no explain head
+    assert table.loc["unfiltered_sbs", "Δ predict: (points)"] == ""  # no predictions written: nothing to pair
     assert table.loc["cots1", "CoT pairs"] == 10  # mean over seeds 10 and 11, rounded to an int
     assert table.loc["cots1", "total min"] == 0.5 and table.loc["reference", "total min"] == ""  # not reported
 
