@@ -20,6 +20,18 @@ PUBLISHED = {
     "step-by-step, T5-base, PaLM teacher (published)": {"anli1": 49.58, "cqa": 63.29, "svamp": 65.50},
     "standard fine-tuning, T5-base (published)": {"anli1": 43.58, "cqa": 62.19, "svamp": 62.63},
 }
+# The recipe read off the official code (Attention-is-All-I-Need/Mind-s-Mirror-Distilling-LLM), shown beside ours.
+PAPER_RECIPE = {
+    "teacher": "gpt-3.5-turbo, 5 CoTs per question",
+    "verdicts": "the teacher's own, 5 per CoT (correct / wrong / uncertain)",
+    "CoTs kept": "all, right or wrong",
+    "student": "T5-v1.1 small / base / large (seq2seq)",
+    "training": "SVAMP, T5-base: 50 epochs self-evaluation + 80 epochs CoTs, lr 5e-05, batch 16 per GPU",
+    "train questions": "the whole train split",
+    "checkpoint selection": "best on the test set",
+    "test items": "the whole test split",
+    "seeds": "one run each",
+}
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
 
@@ -174,24 +186,11 @@ def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.Da
     return table[[c for c in [*names, "seeds"] if c in table.columns]].rename(columns=names)
 
 
-# The recipe read off the official code (Attention-is-All-I-Need/Mind-s-Mirror-Distilling-LLM), shown beside ours.
-PAPER_RECIPE = {
-    "teacher": "gpt-3.5-turbo, 5 CoTs per question",
-    "verdicts": "the teacher's own, 5 per CoT (correct / wrong / uncertain)",
-    "CoTs kept": "all, right or wrong",
-    "student": "T5-v1.1 small / base / large (seq2seq)",
-    "training": "SVAMP, T5-base: 50 epochs self-evaluation + 80 epochs CoTs, lr 5e-05, batch 16 per GPU",
-    "train questions": "the whole train split",
-    "checkpoint selection": "best on the test set",
-    "test items": "the whole test split",
-    "seeds": "one run each",
-}
-
-
 def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame:
     """What the committed runs did beside what the paper's official code did, setting by setting: the results
     table is only comparable with the paper's where the two columns agree."""
     teacher, student, distill = params.teacher, params.student, params.distill
+
     def per_dataset(column: str) -> str:
         values = frame.groupby("dataset")[column].max() if column in frame else {}
         return ", ".join(f"{dataset} {int(n)}" for dataset, n in values.items())
