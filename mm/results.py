@@ -208,9 +208,11 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
         "training": f"{distill.self_eval_steps} steps self-evaluation + {distill.steps} steps CoTs, lr {distill.lr:g}, "
                     f"batch {distill.batch_size * distill.grad_accum}",
         "train questions": per_dataset("n_train_questions"),
-        "checkpoint selection": f"best `{distill.select_head}:` accuracy on {distill.n_valid or 'all'} valid questions",
+        "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
+                                 f"{f'up to {distill.n_valid}' if distill.n_valid else 'all'} valid questions"),
         "test items": per_dataset("n_test"),
-        "seeds": ", ".join(str(int(s)) for s in sorted(frame["seed"].unique())) if "seed" in frame else "",
+        "seeds": "; ".join(f"{dataset} {', '.join(str(int(s)) for s in sorted(seeds.unique()))}"
+                           for dataset, seeds in frame.groupby("dataset")["seed"]) if "seed" in frame else "",
     }
     table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
     table.index.name = "setting"

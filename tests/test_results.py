@@ -170,7 +170,7 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     ours = results.paper_comparison(params, frame)["these runs"]
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
-    assert ours["seeds"] == "0, 1"
+    assert ours["seeds"] == "cqa 0; svamp 0, 1"
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
