@@ -293,9 +293,8 @@ def ablation_frame(root: Path = ROOT) -> pd.DataFrame:
     ablations = load_metrics(root, "ablations")
     if ablations.empty:
         return ablations
-    methods = {config.load_ablation(name)[0] for name in ablations["ablation"].unique()}
     runs = load_metrics(root, "distill")
-    reference = runs[runs["method"].isin(methods) & runs["dataset"].isin(ablations["dataset"])
+    reference = runs[runs["method"].isin(ablations["method"]) & runs["dataset"].isin(ablations["dataset"])
                      & runs["seed"].isin(ablations["seed"])] if not runs.empty else runs
     names = [REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}" for method in reference["method"]]
     return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
@@ -332,11 +331,12 @@ def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     rows = []
     for (dataset, name), runs in sorted(frame.groupby(["dataset", "ablation"]),
                                         key=lambda item: (item[0][0], order.get(item[0][1], len(order)))):
-        rows.append({"dataset": dataset, "ablation": name, "changes": _ablation_changes(name),
+        method = runs["method"].iloc[0]
+        rows.append({"dataset": dataset, "ablation": name, "changes": _ablation_changes(name, method),
                      "predict: %": _percent_cell(runs["test_accuracy"]),
                      "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
                      "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
-                     **_ablation_differences(root, dataset, name),
+                     **_ablation_differences(root, dataset, name, method),
                      "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
                      "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
     return pd.DataFrame(rows).set_index("ablation")
@@ -348,22 +348,22 @@ def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) 
     return round(float(values.mean()) * scale, digits or None) if len(values) else ""
 
 
-def _ablation_differences(root: Path, dataset: str, name: str) -> dict[str, str]:
+def _ablation_differences(root: Path, dataset: str, name: str, method: str) -> dict[str, str]:
     """Each head's paired difference between an ablation and the default run of its method (blank for references)."""
     if name.startswith(REFERENCE):
         return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
     mine = root / "ablations" / "predictions" / dataset / name
-    theirs = root / "predictions" / dataset / config.load_ablation(name)[0]
+    theirs = root / "predictions" / dataset / method
     return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head))
             for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 
 
-def _ablation_changes(name: str) -> str:
+def _ablation_changes(name: str, method: str) -> str:
     """An ablation's difference from the reference run, read from ablations/ablations.yaml (evaluation-only
     overrides left out: they do not change what is trained or scored)."""
     if name.startswith(REFERENCE):
-        return f"none (the default {name.partition(':')[2] or 'mind_mirror'} run)"
-    method, overrides = config.load_ablation(name)
+        return f"none (the default {method} run)"
+    _, overrides = config.load_ablation(name)
     changes = [] if method == "mind_mirror" else [f"method {method}"]
     changes += [f"{section}.{key} {json.dumps(value)}" for section, values in overrides.items()
                 if section != "evaluate" for key, value in values.items()]

@@ -104,10 +104,11 @@ def test_ablation_frame_takes_the_default_run_of_the_same_seed_as_reference(stud
 
 def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_method(study):
     _write_run(study, "svamp", "step_by_step", 0, 0.6, [True, True, False, False])
-    for name, seed, accuracy in (("unfiltered_sbs", 0, 0.4), ("cots1", 0, 0.3), ("cots1", 1, 0.5)):
+    for name, method, seed, accuracy in (("unfiltered_sbs", "step_by_step", 0, 0.4), ("cots1", "mind_mirror", 0, 0.3),
+                                         ("cots1", "mind_mirror", 1, 0.5)):
         path = study / "metrics" / "ablations" / "svamp" / name / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": seed, "ablation": name,
+        path.write_text(json.dumps({"dataset": "svamp", "method": method, "seed": seed, "ablation": name,
                                     "test_accuracy": accuracy, "pairs_cot": 10 + seed, "wall_seconds": 60.0 * seed}))
     data.write_jsonl(study / "ablations" / "predictions" / "svamp" / "cots1" / "seed0.jsonl",
                      [{"id": f"i{i}", "predict_correct": c, "explain_correct": c}
