@@ -34,7 +34,8 @@ def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str |
     grid = sns.catplot(frame, x="method", y="test_accuracy", col="dataset", kind="bar", errorbar="sd", height=3.2,
                        aspect=1.1, sharey=False, alpha=0.7)
     for dataset, ax in grid.axes_dict.items():
-        sns.stripplot(frame[frame["dataset"] == dataset], x="method", y="test_accuracy", ax=ax, color="black", size=3)
+        sns.stripplot(frame[frame["dataset"] == dataset], x="method", y="test_accuracy", ax=ax, color="black", size=3,
+                      jitter=False)  # seaborn jitters with the global RNG: figures would differ run to run
         for _, row in baselines[baselines["dataset"] == dataset].iterrows():
             ax.axhline(row["accuracy"], ls="--", lw=1, color="gray")
         ax.tick_params(axis="x", rotation=30)
@@ -45,7 +46,7 @@ def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str |
 def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Self-consistency: accuracy of the k-sample vote, majority vs self-evaluation-weighted."""
     grid = sns.relplot(votes, x="k", y="accuracy", hue="vote", style="method", col="dataset", kind="line",
-                       marker="o", height=3, facet_kws={"sharey": False})
+                       marker="o", errorbar="sd", height=3, facet_kws={"sharey": False})
     return _save(grid.figure, path)
 
 
@@ -64,7 +65,7 @@ def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
 def risk_coverage_curves(curves: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Accuracy vs coverage when abstaining on the least confident items, per confidence source."""
     grid = sns.relplot(curves, x="coverage", y="accuracy", hue="confidence", col="dataset", kind="line", height=3,
-                       facet_kws={"sharey": False})
+                       errorbar="sd", facet_kws={"sharey": False})  # sd, not a random bootstrap: same PNG each run
     return _save(grid.figure, path)
 
 
