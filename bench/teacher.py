@@ -1,7 +1,10 @@
-"""Teacher decode throughput: mm's local backend vs plain transformers `generate` at batch 1, same model and prompts.
+"""Teacher decode throughput: mm's local engines vs plain transformers `generate` at batch 1, same model and prompts.
 
 Run: .venv/bin/python bench/teacher.py [n_prompts] [max_tokens]. Prints a table and writes bench/results/teacher.json.
-Read the ratios, not the seconds: this machine is shared and noisy.
+Rows: the baseline (fp32, batch 1, greedy); plain batched `generate` (left-padded); mm's engine greedy (its answers
+are compared with the baseline's, prompt by prompt) and sampled as the teacher stage runs it (5 samples per question,
+temperature 0.7); llama.cpp one prompt at a time, when installed. Read the ratios, not the seconds: the machine is
+shared and noisy, and which CPU it is matters (bf16 pays only with AMX / AVX512-BF16: see `cpu` in the JSON).
 """
 from __future__ import annotations
 
@@ -11,63 +14,104 @@ import time
 
 import torch
 
-from mm import ROOT, config, data, prompts, teacher
-from mm.hf_generate import HFGenerator, load_gguf_model
+from mm import ROOT, answers, config, data, prompts, teacher
+from mm.hf_generate import HFGenerator, bf16_is_fast, load_gguf_model
+from mm.llm import Completion
 from mm.llm_local import MODEL_DIR, LocalBackend, gguf_path, has_llama_cpp
 
-
-def jobs_for(n: int, max_tokens: int) -> list:
-    cfg = config.TeacherConfig(temperature=0.0, max_tokens=max_tokens, n_questions={"svamp": n})
-    train = list(data.load_benchmark("svamp")["train"])
-    shots = prompts.exemplars("svamp", train, cfg.n_shots)
-    return [teacher.make_job(cfg, prompts.cot_messages("svamp", q["question"], shots), 0)
-            for q in teacher.teacher_questions("svamp", train, cfg)]
+DATASET = "svamp"
 
 
-def measure(name: str, run) -> dict:
+def jobs_for(n: int, max_tokens: int, temperature: float, samples: int) -> tuple[list, list]:
+    cfg = config.TeacherConfig(temperature=temperature, max_tokens=max_tokens, n_questions={DATASET: n})
+    train = list(data.load_benchmark(DATASET)["train"])
+    shots = prompts.exemplars(DATASET, train, cfg.n_shots)
+    rows = teacher.teacher_questions(DATASET, train, cfg)
+    return rows, [teacher.make_job(cfg, prompts.cot_messages(DATASET, q["question"], shots), k)
+                  for q in rows for k in range(samples)]
+
+
+def measure(name: str, run) -> tuple[dict, list[Completion]]:
     started = time.perf_counter()
     completions = list(run())
     seconds = time.perf_counter() - started
     tokens = sum(c.completion_tokens for c in completions)
-    return {"engine": name, "completion_tokens": tokens, "seconds": round(seconds, 1), "tok_per_s": tokens / seconds}
+    row = {"engine": name, "completions": len(completions), "completion_tokens": tokens,
+           "seconds": round(seconds, 1), "tok_per_s": tokens / seconds}
+    print(f"{name}: {row['tok_per_s']:.1f} tok/s", file=sys.stderr, flush=True)
+    return row, completions
 
 
-def plain_transformers(jobs, model, tokenizer):
-    """The baseline: fp32, batch 1, no prefix reuse."""
-    from mm.llm import Completion
-
-    for job in jobs:
-        text = tokenizer.apply_chat_template(list(job.messages), tokenize=False, add_generation_prompt=True)
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+def plain_generate(jobs, model, tokenizer, batch_size: int = 1):
+    """Plain `generate`, greedy, left-padded batches, whole prompts: the baseline at batch 1."""
+    tokenizer.padding_side = "left"
+    for start in range(0, len(jobs), batch_size):
+        batch = jobs[start : start + batch_size]
+        texts = [tokenizer.apply_chat_template(list(j.messages), tokenize=False, add_generation_prompt=True)
+                 for j in batch]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**ids, do_sample=False, max_new_tokens=job.sampling.max_tokens,
-                                 pad_token_id=tokenizer.eos_token_id)
-        yield Completion(key=job.key, text="", completion_tokens=int(out.shape[1] - ids["input_ids"].shape[1]))
+            out = model.generate(**enc, do_sample=False, max_new_tokens=batch[0].sampling.max_tokens,
+                                 pad_token_id=tokenizer.pad_token_id)
+        for job, new in zip(batch, out[:, enc["input_ids"].shape[1]:], strict=True):
+            kept = new[(new != tokenizer.pad_token_id) & (new != tokenizer.eos_token_id)]
+            yield Completion(key=job.key, text=tokenizer.decode(kept, skip_special_tokens=True),
+                             completion_tokens=len(kept))
 
 
-def main(n: int = 8, max_tokens: int = 96) -> list[dict]:
-    jobs = jobs_for(n, max_tokens)
+def agreement(rows, reference: list[Completion], other: list[Completion]) -> dict:
+    """Share of prompts whose parsed final answer (and whose whole text) equals the baseline's."""
+    by_key = {c.key: c for c in other}
+    same_answer = same_text = 0
+    for row, ref in zip(rows, reference, strict=True):
+        mine = by_key[ref.key]
+        parsed = [answers.parse_answer(DATASET, c.text, row["choices"]) for c in (mine, ref)]
+        same_answer += parsed[0] == parsed[1]
+        same_text += mine.text.strip() == ref.text.strip()
+    return {"answer_agreement": round(same_answer / len(rows), 3), "text_agreement": round(same_text / len(rows), 3)}
+
+
+def cpu_model() -> str:
+    lines = open("/proc/cpuinfo").read().splitlines() if sys.platform == "linux" else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
+def main(n: int = 32, max_tokens: int = 200) -> list[dict]:
+    rows, greedy = jobs_for(n, max_tokens, 0.0, 1)
+    _, sampled = jobs_for(n, max_tokens, 0.7, 5)
     model, tokenizer = load_gguf_model(gguf_path("qwen2.5-0.5b"), MODEL_DIR / "qwen2.5-0.5b-hf")
-    baseline = "transformers generate, fp32, batch 1 (baseline)"
-    rows = [measure(baseline, lambda: plain_transformers(jobs, model, tokenizer))]
-    generator = HFGenerator(model, tokenizer, batch_size=8)
-    rows.append(measure("mm transformers engine, bf16 autocast, batch 8", lambda: generator.run(jobs)))
+    results = []
+    row, baseline = measure("transformers generate, fp32, batch 1 (baseline)",
+                            lambda: plain_generate(greedy, model, tokenizer))
+    results.append(row)
+    row, plain = measure("transformers generate, fp32, left-padded batch 16",
+                         lambda: plain_generate(greedy, model, tokenizer, 16))
+    results.append(row | agreement(rows, baseline, plain))
     if has_llama_cpp():
         backend = LocalBackend("qwen2.5-0.5b", engine="llama_cpp")
-        rows.append(measure("mm local backend, llama.cpp (prefix reuse)", lambda: backend.run(jobs)))
-    base = rows[0]["tok_per_s"]
-    for row in rows:
+        row, out = measure("llama.cpp, one prompt at a time (prefix reuse)", lambda: backend.run(greedy))
+        results.append(row | agreement(rows, baseline, out))
+    engine = HFGenerator(model, tokenizer, batch_size=128)
+    name = f"mm engine ({engine.dtype}): shared prefix, batch 128"
+    row, out = measure(f"{name}, greedy", lambda: engine.run(greedy))
+    results.append(row | agreement(rows, baseline, out))
+    row, _ = measure(f"{name}, 5 samples per question (teacher stage)", lambda: engine.run(sampled))
+    results.append(row)
+
+    base = results[0]["tok_per_s"]
+    for row in results:
         row["speedup_vs_baseline"] = round(row["tok_per_s"] / base, 2)
         row["tok_per_s"] = round(row["tok_per_s"], 1)
-    print(f"{'engine':52} {'tokens':>7} {'s':>7} {'tok/s':>7} {'ratio':>6}")
-    for row in rows:
-        print(f"{row['engine']:52} {row['completion_tokens']:>7} {row['seconds']:>7} {row['tok_per_s']:>7} "
-              f"{row['speedup_vs_baseline']:>6}")
+    print(f"| {'engine':64} | tokens | s | tok/s | x baseline | same answer |\n|---|---|---|---|---|---|")
+    for row in results:
+        print(f"| {row['engine']:64} | {row['completion_tokens']} | {row['seconds']} | {row['tok_per_s']} | "
+              f"{row['speedup_vs_baseline']} | {row.get('answer_agreement', '')} |")
     out = ROOT / "bench" / "results" / "teacher.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"n_prompts": n, "max_tokens": max_tokens, "threads": torch.get_num_threads(),
-                               "rows": rows}, indent=2) + "\n")
-    return rows
+                               "cpu": cpu_model(), "bf16_is_fast": bf16_is_fast(),
+                               "rows": results}, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

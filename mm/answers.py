@@ -24,8 +24,11 @@ _LETTER = re.compile(r"\s*\(?([a-e])\)(?!\w)", re.IGNORECASE)
 _MARKER = re.compile(r"\(([a-e])\)", re.IGNORECASE)
 _EQUATION = re.compile(r"[\d\s.,+\-*/()]*")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# 'Evaluation result: the given answer is correct' and the near-misses real models write: 'The evaluation result
+# is: ...', '**Evaluation Result:** Correct', 'Evaluation result - the proposed answer is wrong'.
 _VERDICT = re.compile(
-    r"evaluation\s+result\s*:\s*(?:the\s+given\s+answer\s+is\s+)?\W*(correct|incorrect|wrong|uncertain)\b",
+    r"evaluation\s+result\W*(?:is\W*)?(?:the\s+(?:given\s+|proposed\s+)?(?:answer|solution)\s+is\W*)?"
+    r"(correct|incorrect|wrong|uncertain)\b",
     re.IGNORECASE,
 )
 

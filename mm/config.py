@@ -41,10 +41,13 @@ class TeacherConfig:
     backend: Literal["local", "openai", "replay", "palm"] = "replay"
     replay_of: Literal["local", "openai"] = "local"  # replay: which generator's cached completions to read
     model: str = "qwen2.5-0.5b"  # local: an offline model name (mm.teacher.LOCAL_MODELS) or a path
-    engine: Literal["auto", "llama_cpp", "transformers"] = "auto"  # local backend runtime
+    engine: Literal["auto", "llama_cpp", "transformers"] = "auto"  # local backend runtime (auto: transformers)
+    batch_size: int = 128  # local transformers engine: sequences decoded together
     base_url: str = "https://api.openai.com/v1"  # openai backend
     api_key_env: str = "OPENAI_API_KEY"  # name of the env var holding the key; the key is never stored
-    concurrency: int = 4  # openai backend: requests in flight
+    concurrency: int = 4  # openai backend: requests in flight (1 for a single-slot server such as llama.cpp's)
+    timeout: float = 600.0  # openai backend: seconds one request may wait for its answer, queueing included
+    max_retries: int = 8  # openai backend: retries of a failed request (429/5xx/timeouts), with backoff
     n_cots: int = 5  # CoTs sampled per question
     n_evals: int = 1  # self-evaluations per CoT
     eval_mode: Literal["reference", "teacher"] = "reference"  # who decides correct/wrong (see mm.prompts)
@@ -60,9 +63,11 @@ class TeacherConfig:
     price_per_mtok_out: float = 1.5
 
     def check(self) -> None:
-        for name in ("n_cots", "n_shots", "max_tokens", "concurrency"):
+        for name in ("n_cots", "n_shots", "max_tokens", "concurrency", "batch_size"):
             _require(getattr(self, name) > 0, f"teacher.{name}", "must be positive")
         _require(self.n_evals >= 0, "teacher.n_evals", "must be >= 0")
+        _require(self.timeout > 0, "teacher.timeout", "must be positive")
+        _require(self.max_retries >= 0, "teacher.max_retries", "must be >= 0")
         _require(self.verdict_probe >= 0, "teacher.verdict_probe", "must be >= 0")
         _require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
         _require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
@@ -195,6 +200,18 @@ def load_params(path: str | Path = ROOT / "params.yaml", overrides: dict[str, An
     for section, values in (overrides or {}).items():
         raw[section] = {**(raw.get(section) or {}), **values}
     return parse_params(raw, source=str(path) + (" + overrides" if overrides else ""))
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
+    """['teacher.backend=local', 'distill.lr=3e-4'] -> {'teacher': {'backend': 'local'}, 'distill': {'lr': 0.0003}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section and name):
+            raise ParamsError(f"override {assignment!r} is not of the form section.key=value")
+        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+    return overrides
 
 
 def load_ablation(name: str, path: Path = ABLATIONS) -> tuple[str, dict[str, Any]]:

@@ -76,13 +76,16 @@ def has_llama_cpp() -> bool:
 
 
 class LocalBackend:
-    """Runs jobs one by one (llama.cpp reuses the shared few-shot prefix) or in batches (transformers)."""
+    """Runs jobs in batches sharing the few-shot prefix (transformers, the default: `bench/teacher.py`) or one by
+    one (llama.cpp, which reuses the prefix of the previous prompt)."""
 
     name = "local"
 
-    def __init__(self, model: str, engine: str = "auto", n_ctx: int = 4096, threads: int | None = None):
+    def __init__(self, model: str, engine: str = "auto", batch_size: int = 128, n_ctx: int = 4096,
+                 threads: int | None = None):
         self.model = model
-        self.engine = ("llama_cpp" if has_llama_cpp() else "transformers") if engine == "auto" else engine
+        self.engine = "transformers" if engine == "auto" else engine
+        self.batch_size = batch_size
         self._path = gguf_path(model)
         self._threads = threads
         self._n_ctx = n_ctx
@@ -119,5 +122,6 @@ class LocalBackend:
         from mm.hf_generate import HFGenerator
 
         if self._llm is None:
-            self._llm = HFGenerator.from_gguf(self._path, cache_dir=MODEL_DIR / f"{self._path.stem}-hf")
+            self._llm = HFGenerator.from_gguf(self._path, cache_dir=MODEL_DIR / f"{self._path.stem}-hf",
+                                              batch_size=self.batch_size)
         yield from self._llm.run(jobs)

@@ -18,8 +18,19 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 
 
+FATAL_STATUS = frozenset({401, 403, 404})  # a bad key, base_url or model: every other request would fail too
+
+
 class OpenAIBackendError(RuntimeError):
     """A job failed for good: a non-retryable HTTP error, or retries exhausted. Never contains the API key."""
+
+    fatal = False
+
+
+class _Fatal(OpenAIBackendError):
+    """A failure no other request can escape (bad key, base_url or model): stop sending."""
+
+    fatal = True
 
 
 class _Retryable(Exception):
@@ -62,17 +73,20 @@ def _server_message(response: httpx.Response) -> str:
 
 
 class OpenAIBackend:
-    """Makes completions with POST {base_url}/chat/completions, `concurrency` requests in flight at once.
+    """Makes completions with POST {base_url}/chat/completions, at most `concurrency` requests in flight.
 
+    `timeout` is how long one request may wait for its answer, queueing included: a busy single-slot server
+    (llama.cpp's) answers requests in turn, and a client that gives up early makes it compute abandoned work.
     Retries (exponential backoff, full jitter, Retry-After honoured) on 408/409/429/5xx, timeouts, connection errors
-    and malformed bodies; `max_retries` retries after the first attempt. Other 4xx fail at once. When a job fails,
-    no new jobs start, the in-flight ones finish and are yielded, then OpenAIBackendError is raised.
+    and malformed bodies; `max_retries` retries after the first attempt. Other 4xx fail that job at once. A job that
+    fails does not stop the others: every other job is still sent and yielded (so the caller caches it), then
+    OpenAIBackendError names the failures. Only 401/403/404 (bad key, base_url or model) stop sending at once.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 4,
-                 max_retries: int = 8, timeout: float = 60.0, backoff_base: float = 1.0,
+                 max_retries: int = 8, timeout: float = 600.0, backoff_base: float = 1.0,
                  backoff_max: float = 60.0) -> None:
         if concurrency < 1 or max_retries < 0:
             raise ValueError("concurrency must be >= 1 and max_retries >= 0")
@@ -114,7 +128,8 @@ class OpenAIBackend:
             raise _Retryable(f"HTTP {status}", _retry_after(response.headers))
         if status >= 400:
             msg = self._scrub(_server_message(response))
-            raise OpenAIBackendError(f"job {job.key}: HTTP {status} from {self.base_url}: {msg}")
+            error = _Fatal if status in FATAL_STATUS else OpenAIBackendError
+            raise error(f"job {job.key}: HTTP {status} from {self.base_url}: {msg}")
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -151,18 +166,19 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
-        """Yield one Completion per job as each finishes (any order); on a failure, drain in-flight jobs, then raise."""
+        """Yield one Completion per job as each finishes (any order); failures are raised together at the end."""
         todo = iter(jobs)
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        client = httpx.Client(headers=headers, timeout=self.timeout, limits=limits)
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        client = httpx.Client(headers=headers, timeout=timeout, limits=limits)
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="mm-openai")
         stop = threading.Event()
         in_flight: set[Future[Completion]] = set()
-        error: BaseException | None = None
+        errors: list[Exception] = []
         try:
             while True:
-                while error is None and len(in_flight) < self.concurrency:
+                while not any(getattr(e, "fatal", True) for e in errors) and len(in_flight) < self.concurrency:
                     job = next(todo, None)
                     if job is None:
                         break
@@ -173,15 +189,15 @@ class OpenAIBackend:
                 for fut in done:
                     try:
                         completion = fut.result()
-                    except Exception as e:  # the first failure is re-raised after draining
-                        if error is None:
-                            error = e
-                        else:
-                            log.warning("openai %s: another job failed too: %s", self.model, self._scrub(str(e)))
+                    except Exception as e:  # raised after every other job has been yielded
+                        log.warning("openai %s: %s", self.model, self._scrub(str(e)))
+                        errors.append(e)
                         continue
                     yield completion
-            if error is not None:
-                raise error
+            if len(errors) == 1:
+                raise errors[0]
+            if errors:
+                raise OpenAIBackendError(f"{len(errors)} jobs failed; first: {self._scrub(str(errors[0]))}")
         finally:
             stop.set()  # abandoned generator: queued jobs are cancelled, in-flight retries stop at their next check
             pool.shutdown(wait=not in_flight, cancel_futures=True)

@@ -1,6 +1,7 @@
 """Teacher generation: N sampled CoTs and M self-evaluations per train question, cached and resumable."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -8,12 +9,13 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from mm import answers, prompts
+from mm import answers, config, prompts
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
-from mm.data import subsample, write_jsonl
+from mm.data import load_from_config, subsample, write_jsonl
 from mm.llm import Backend, Completion, Job, Sampling
 
 PROBE_SEED = 10_000  # sampling seeds of verdict-probe jobs, apart from CoT seeds
@@ -47,11 +49,12 @@ def make_backend(cfg: TeacherConfig, cache_path: Path) -> Backend:
     if cfg.backend == "local":
         from mm.llm_local import LocalBackend
 
-        return LocalBackend(cfg.model, engine=cfg.engine)
+        return LocalBackend(cfg.model, engine=cfg.engine, batch_size=cfg.batch_size)
     if cfg.backend == "openai":
         from mm.llm_openai import OpenAIBackend
 
-        return OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency)
+        return OpenAIBackend(cfg.base_url, cfg.model, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
+                             max_retries=cfg.max_retries, timeout=cfg.timeout)
     if cfg.backend == "replay":
         return ReplayBackend(cfg.model, cache_path)
     raise ValueError(f"teacher.backend={cfg.backend!r} has no completion backend")
@@ -89,11 +92,36 @@ def run_jobs(jobs: Sequence[Job], backend: Backend, cache: CompletionCache, desc
     return {job.key: cache.get(job.key) for job in jobs}
 
 
+def usage(completions: Sequence[Completion], generated_now: int, cfg: TeacherConfig) -> dict:
+    """Calls, tokens, generation time and estimated price of the completions a run used (not the whole cache)."""
+    prompt = sum(c.prompt_tokens for c in completions)
+    completion = sum(c.completion_tokens for c in completions)
+    return {
+        "calls": len(completions),
+        "calls_generated_now": generated_now,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "generation_seconds": round(sum(c.seconds for c in completions), 1),
+        "estimated_cost_usd": round((prompt * cfg.price_per_mtok_in + completion * cfg.price_per_mtok_out) / 1e6, 4),
+    }
+
+
 def teacher_questions(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) -> list[Mapping]:
     """Train questions sent to the teacher (exemplars excluded): a seeded, nested subset of n_questions."""
-    pool = [row for row in train if row["id"] not in prompts.EXEMPLAR_IDS[dataset][: cfg.n_shots]]
+    pool = _question_pool(dataset, train, cfg)
     n = cfg.n_questions.get(dataset)
     return pool if n is None or n >= len(pool) else subsample(pool, n, cfg.seed)
+
+
+def generation_rank(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) -> dict[str, int]:
+    """Each pool question's place in the seeded permutation behind `teacher_questions`. Generating in this order
+    makes whatever an interrupted run finished exactly the questions of a smaller n_questions, so it replays."""
+    pool = _question_pool(dataset, train, cfg)
+    return {pool[i]["id"]: rank for rank, i in enumerate(np.random.default_rng(cfg.seed).permutation(len(pool)))}
+
+
+def _question_pool(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) -> list[Mapping]:
+    return [row for row in train if row["id"] not in prompts.EXEMPLAR_IDS[dataset][: cfg.n_shots]]
 
 
 def palm_cot(dataset: str, row: Mapping) -> str:
@@ -105,34 +133,59 @@ def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir
     """Write cots.jsonl and evals.jsonl for the teacher questions of `train`; returns run facts."""
     out_dir = Path(out_dir)
     cache = CompletionCache(out_dir / "completions.jsonl")
+    cached_before = len(cache)
     started = time.perf_counter()
     questions = teacher_questions(dataset, train, cfg)
     backend = None if cfg.backend == "palm" else make_backend(cfg, cache.path)  # loaded once, used by every step
-    cots = _generate_cots(dataset, train, questions, cfg, backend, cache)
-    evals = _generate_evals(dataset, questions, cots, cfg, backend, cache)
-    probe = _probe_verdicts(questions, cots, cfg, backend, cache)
+    used: dict[str, Completion] = {}
+    cots = _generate_cots(dataset, train, questions, cfg, backend, _Recording(cache, used))
+    evals = _generate_evals(dataset, questions, cots, cfg, backend, _Recording(cache, used))
+    probe = _probe_verdicts(questions, cots, cfg, backend, _Recording(cache, used))
     write_jsonl(out_dir / "cots.jsonl", cots)
     write_jsonl(out_dir / "evals.jsonl", evals)
     write_jsonl(out_dir / "verdict_probe.jsonl", probe)
     return {"n_questions": len(questions), "n_cots": len(cots), "n_evals": len(evals), "n_probe": len(probe),
-            "cache_bad_lines": len(cache.bad_lines), "seconds": time.perf_counter() - started}
+            "cache_bad_lines": len(cache.bad_lines), "seconds": time.perf_counter() - started,
+            "usage": usage(list(used.values()), len(cache) - cached_before, cfg)}
 
 
-def _cot_record(dataset: str, row: Mapping, k: int, text: str, cfg: TeacherConfig, **extra) -> dict:
-    parsed = answers.parse_answer(dataset, text, row["choices"])
+class _Recording:
+    """The cache, noting every completion this run reads or writes (for `usage`)."""
+
+    def __init__(self, cache: CompletionCache, used: dict[str, Completion]):
+        self.cache, self.used = cache, used
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.cache
+
+    def put(self, completion: Completion) -> None:
+        self.cache.put(completion)
+
+    def get(self, key: str) -> Completion:
+        self.used[key] = self.cache.get(key)
+        return self.used[key]
+
+
+def cot_record(dataset: str, row: Mapping, k: int, text: str, teacher: str, eval_mode: str,
+               answer: str | None = None, **extra) -> dict:
+    """One line of cots.jsonl: CoT k of question `row`, its answer (parsed from the text unless given) and gold."""
+    parsed = answer if answer is not None else answers.parse_answer(dataset, text, row["choices"])
     return {"id": row["id"], "k": k, "text": text, "answer": parsed, "parsed": parsed is not None,
             "correct": answers.is_correct(dataset, parsed, row["answer"]), "gold": row["answer"],
-            "teacher": teacher_name(cfg), "eval_mode": cfg.eval_mode, **extra}
+            "teacher": teacher, "eval_mode": eval_mode, **extra}
 
 
 def _generate_cots(dataset, train, questions, cfg, backend, cache) -> list[dict]:
+    who = teacher_name(cfg)
     if backend is None:  # the palm backend: one CoT per question, the shipped PaLM-540B output
-        return [_cot_record(dataset, row, 0, palm_cot(dataset, row), cfg) for row in questions]
+        return [cot_record(dataset, row, 0, palm_cot(dataset, row), who, cfg.eval_mode) for row in questions]
     shots = prompts.exemplars(dataset, train, cfg.n_shots)
     planned = [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
                for row in questions for k in range(cfg.n_cots)]
-    done = run_jobs([job for *_, job in planned], backend, cache, f"{dataset} CoTs")
-    records = [_cot_record(dataset, row, k, done[job.key].text, cfg) for row, k, job in planned]
+    rank = generation_rank(dataset, train, cfg)
+    ordered = sorted(planned, key=lambda item: (rank[item[0]["id"]], item[1]))
+    done = run_jobs([job for *_, job in ordered], backend, cache, f"{dataset} CoTs")
+    records = [cot_record(dataset, row, k, done[job.key].text, who, cfg.eval_mode) for row, k, job in planned]
     if cfg.rationalize:
         records += _rationalize(dataset, questions, records, shots, cfg, backend, cache)
     return records
@@ -144,7 +197,8 @@ def _rationalize(dataset, questions, records, shots, cfg, backend, cache) -> lis
     planned = [(row, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots, hint=row["answer"]),
                               cfg.n_cots)) for row in questions if row["id"] not in solved]
     done = run_jobs([job for _, job in planned], backend, cache, f"{dataset} rationalize")
-    return [_cot_record(dataset, row, cfg.n_cots, done[job.key].text, cfg, rationalized=True) for row, job in planned]
+    return [cot_record(dataset, row, cfg.n_cots, done[job.key].text, teacher_name(cfg), cfg.eval_mode,
+                       rationalized=True) for row, job in planned]
 
 
 def _generate_evals(dataset, questions, cots, cfg, backend, cache) -> list[dict]:
@@ -165,7 +219,7 @@ def _teacher_evals(questions, cots, js, cfg, backend, cache, desc: str, mode: st
     planned = [(cot, j, make_job(cfg, prompts.eval_messages(rows[cot["id"]]["question"], cot["text"]), j,
                                  seed_base=PROBE_SEED)) for cot in cots for j in js]
     done = run_jobs([job for *_, job in planned], backend, cache, desc)
-    return [_eval_record(cot, j, done[job.key].text, cfg, mode) for cot, j, job in planned]
+    return [eval_record(cot, j, done[job.key].text, mode or cfg.eval_mode) for cot, j, job in planned]
 
 
 def _probe_verdicts(questions, cots, cfg, backend, cache) -> list[dict]:
@@ -178,9 +232,11 @@ def _probe_verdicts(questions, cots, cfg, backend, cache) -> list[dict]:
     return _teacher_evals(questions, right + wrong, [0], cfg, backend, cache, "verdict probe", mode="teacher_probe")
 
 
-def _eval_record(cot: dict, j: int, text: str, cfg: TeacherConfig, mode: str | None = None) -> dict:
+def eval_record(cot: dict, j: int, text: str, eval_mode: str) -> dict:
+    """One line of evals.jsonl: evaluation j of a CoT, its verdict parsed from the text, the CoT's true correctness."""
     return {"id": cot["id"], "k": cot["k"], "j": j, "text": text, "verdict": answers.parse_verdict(text),
-            "cot_correct": cot["correct"], "eval_mode": mode or cfg.eval_mode}
+            "cot_correct": cot["correct"], "eval_mode": eval_mode}
+
 
 
 def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int, cfg) -> dict:
@@ -191,4 +247,26 @@ def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict],
         references.append(palm)
     reference = references[j % len(references)] if references else None
     text = prompts.reference_evaluation(cot["answer"], reference, row["answer"], cot["correct"])
-    return _eval_record(cot, j, text, cfg)
+    return eval_record(cot, j, text, cfg.eval_mode)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """`python -m mm.teacher DATASET [--params FILE] [--set teacher.KEY=VALUE ...]`: the generation step of
+    notebooks/10_teacher.ipynb, e.g. to fill the completion cache in the background with `--set teacher.backend=local`.
+    """
+    parser = argparse.ArgumentParser(prog="python -m mm.teacher", description=main.__doc__)
+    parser.add_argument("dataset")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--out-dir", help="default: data/teacher/DATASET")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a params.yaml key (YAML value); repeatable")
+    args = parser.parse_args(argv)
+    params = config.load_params(args.params, config.parse_overrides(args.set))
+    train = list(load_from_config(args.dataset, params.data)["train"])
+    run = generate(args.dataset, train, params.teacher, Path(args.out_dir or f"data/teacher/{args.dataset}"))
+    print(json.dumps(run))
+    return run
+
+
+if __name__ == "__main__":
+    main()

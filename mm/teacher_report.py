@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from mm import answers, teacher
-from mm.cache import CompletionCache
 from mm.config import TeacherConfig
 from mm.data import read_jsonl
 
@@ -75,28 +74,14 @@ def verdict_quality(evals: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     return stats, confusion
 
 
-def usage(out_dir: Path, cfg: TeacherConfig) -> dict:
-    """Tokens used by the cached completions of this run and their estimated price."""
-    records = CompletionCache(Path(out_dir) / "completions.jsonl").records.values()
-    prompt = sum(c.prompt_tokens for c in records)
-    completion = sum(c.completion_tokens for c in records)
-    return {
-        "calls": len(records),
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "generation_seconds": round(sum(c.seconds for c in records), 1),
-        "estimated_cost_usd": round((prompt * cfg.price_per_mtok_in + completion * cfg.price_per_mtok_out) / 1e6, 4),
-    }
-
-
-def report(dataset: str, out_dir: Path, rows: Sequence[Mapping], cfg: TeacherConfig) -> dict:
-    """All teacher metrics of one dataset, as written to metrics/teacher_<dataset>.json."""
+def report(dataset: str, out_dir: Path, rows: Sequence[Mapping], cfg: TeacherConfig, usage: dict) -> dict:
+    """All teacher metrics of one dataset, as written to metrics/teacher_<dataset>.json (`usage`: the run's)."""
     run = load_run(out_dir)
     metrics = {"dataset": dataset, "teacher": teacher.teacher_name(cfg), "eval_mode": cfg.eval_mode,
                **cot_summary(dataset, run["cots"], rows)}
     metrics["self_eval"] = verdict_quality(run["evals"])[0]
     metrics["teacher_verdict_probe"] = verdict_quality(run["verdict_probe"])[0]
-    metrics["usage"] = usage(out_dir, cfg)
+    metrics["usage"] = usage
     return metrics
 
 

@@ -9,8 +9,8 @@ from mm import ROOT
 
 # Lower layers first: a module may import only modules listed before it.
 LAYERS = ["config", "arith", "data", "answers", "prompts", "llm", "cache", "llm_openai", "hf_generate", "llm_local",
-          "teacher", "teacher_report", "student", "collate", "distill", "decode", "train", "evaluate", "experiment",
-          "results", "plots"]
+          "teacher", "teacher_import", "teacher_report", "student", "collate", "distill", "decode", "train", "evaluate",
+          "experiment", "results", "plots"]
 
 
 def _mm_imports(source: str) -> set[str]:

@@ -96,6 +96,10 @@ def make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 with fake.lock:
                     fake.in_flight += 1
                 self.send(200, b'{"choices": [{"message": {"content": "too late"}}]}')
+            elif action == "slow":  # one generation at a time, 0.25 s each; the others wait their turn
+                with fake.single_slot:
+                    time.sleep(0.25)
+                self.respond("ok", user, body)
             elif action == "badjson":
                 self.send(200, b'{"choices": [{"message": {"content": "trunc')
             elif action == "nochoices":
@@ -199,7 +203,25 @@ def test_exhausted_retries_name_the_job_and_keep_other_completions(fake_server, 
     assert fake_server.count("question 3") == 3
     answered = {f"key-{int(u.split()[-1]):02d}" for u, a in fake_server.outcomes if a == "ok"}
     assert sorted(c.key for c in got) == sorted(answered)  # every answer the server gave was yielded, once
-    assert "key-03" not in answered and len(answered) >= 3
+    assert "key-03" not in answered and len(answered) == 11  # the failure stopped nothing else
+
+
+def test_a_busy_single_slot_server_is_waited_for_not_retried(fake_server, monkeypatch):
+    """Like llama.cpp's server with one slot: requests queue; a client that times out makes it compute twice."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    fake_server.single_slot = threading.Lock()
+    fake_server.script = {f"question {i}": ["slow"] for i in range(6)}
+    done = list(backend(fake_server, timeout=10.0).run([job(i) for i in range(6)]))
+    assert sorted(c.key for c in done) == [f"key-{i:02d}" for i in range(6)]
+    assert [fake_server.count(f"question {i}") for i in range(6)] == [1] * 6  # each generated once
+
+
+def test_a_bad_key_stops_sending(fake_server, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    fake_server.script = {f"question {i}": ["401"] for i in range(12)}
+    with pytest.raises(OpenAIBackendError, match="401"):
+        list(backend(fake_server, concurrency=2).run([job(i) for i in range(12)]))
+    assert len(fake_server.requests) <= 3  # what was in flight when the first 401 came back
 
 
 def test_no_authorization_header_without_key(fake_server, monkeypatch):

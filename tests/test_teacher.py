@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -148,3 +149,14 @@ def test_generation_killed_mid_run_resumes_to_the_same_records(echo_server, tmp_
         assert (resumed / name).read_text() == (reference / name).read_text()
     keys = [json.loads(line)["key"] for line in cache_file.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 22
+
+
+def test_usage_counts_the_run_not_the_whole_cache(echo_server, tmp_path):
+    train = list(data.load_benchmark("svamp")["train"])
+    cfg = config.TeacherConfig(backend="openai", base_url=echo_server, model="stub", concurrency=1, n_cots=2,
+                               n_questions={"svamp": 4}, verdict_probe=0)
+    first = teacher.generate("svamp", train, cfg, tmp_path)["usage"]
+    assert (first["calls"], first["calls_generated_now"], first["completion_tokens"]) == (8, 8, 40)
+    smaller = dataclasses.replace(cfg, n_questions={"svamp": 1})
+    again = teacher.generate("svamp", train, smaller, tmp_path)["usage"]
+    assert (again["calls"], again["calls_generated_now"], again["completion_tokens"]) == (2, 0, 10)
