@@ -1,19 +1,26 @@
-"""Batched chat generation with transformers: the shared few-shot prefix computed once, samples of one prompt
-prefilled once, finished rows dropped from the batch as they end, bf16 weights where the device does bf16.
+"""Continuous-batching chat generation with transformers: the few-shot prefix all prompts share is computed once,
+the samples of one prompt are prefilled once, a row that ends leaves the batch and a waiting prompt takes its place.
 
 Why: a teacher prompt is ~800 tokens of fixed exemplars and ~100 of question, and each question is sampled N
-times; plain batched `generate` recomputes all of it for every row and keeps decoding rows that have ended.
+times; plain batched `generate` recomputes all of it for every row and decodes until its longest row ends.
+Rows keep their own positions (explicit position ids) and padding is masked, so rows that joined at different
+times share one KV cache; columns no row attends to any more are dropped now and then.
 Sampling follows llama.cpp's default chain (top-k 40, top-p, min-p 0.05, then temperature), so completions
 made here and by the llama.cpp engine come from the same distribution.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from mm.llm import Completion, Job, Sampling
 
@@ -40,50 +47,6 @@ def load_gguf_model(gguf: Path, cache_dir: Path):
     tokenizer = AutoTokenizer.from_pretrained(cache_dir)
     model = AutoModelForCausalLM.from_pretrained(cache_dir, dtype=torch.float32)
     return model, tokenizer
-
-
-class _GrowingLayer:
-    """A KV-cache layer written in place into buffers that grow in blocks (DynamicLayer concatenates: at batch 64
-    and ~1,000 cached tokens that copy took 28 % of a decode step on this CPU)."""
-
-    BLOCK = 256
-
-    def __new__(cls):
-        from transformers.cache_utils import DynamicLayer
-
-        class GrowingLayer(DynamicLayer):
-            def update(self, key_states, value_states, *args, **kwargs):
-                if not self.is_initialized:
-                    self.lazy_initialization(key_states, value_states)
-                    self._buffers = None
-                n, new = self.get_seq_length(), key_states.shape[-2]
-                if self._buffers is None or n + new > self._buffers[0].shape[-2]:
-                    capacity = n + new + cls.BLOCK
-                    self._buffers = tuple(_grow(old, fresh, n, capacity) for old, fresh in
-                                          zip((self.keys, self.values), (key_states, value_states), strict=True))
-                keys, values = self._buffers
-                keys[..., n : n + new, :] = key_states
-                values[..., n : n + new, :] = value_states
-                self.keys, self.values = keys[..., : n + new, :], values[..., : n + new, :]
-                return self.keys, self.values
-
-            def batch_select_indices(self, indices):
-                self._buffers = tuple(b[indices] for b in self._buffers)
-                n = self.get_seq_length()
-                self.keys, self.values = (b[..., :n, :] for b in self._buffers)
-
-            def batch_repeat_interleave(self, repeats):
-                self.batch_select_indices(torch.arange(self.keys.shape[0]).repeat_interleave(repeats))
-
-        return GrowingLayer()
-
-
-def _grow(old: torch.Tensor, fresh: torch.Tensor, n: int, capacity: int) -> torch.Tensor:
-    shape = (fresh.shape[0], fresh.shape[1], capacity, fresh.shape[3])
-    buffer = torch.empty(shape, dtype=fresh.dtype, device=fresh.device)
-    if n:
-        buffer[..., :n, :] = old
-    return buffer
 
 
 def bf16_is_fast() -> bool:
@@ -121,8 +84,120 @@ def next_tokens(logits: torch.Tensor, samplings: Sequence[Sampling], generators:
     return out
 
 
+
+
+class GrowingLayer(DynamicLayer):
+    """A KV-cache layer written in place into buffers with spare room (DynamicLayer concatenates at every token:
+    at 64 rows and ~1,000 cached tokens that copy took 28 % of a decode step on a 2-core CPU); rows and
+    columns can be selected, inserted and appended between steps."""
+
+    ROOM = 256  # spare columns allocated at a time
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._place(key_states, value_states)
+            return self.keys, self.values
+        n, new = self.keys.shape[-2], key_states.shape[-2]
+        if n + new > self._buffers[0].shape[-2]:
+            self._place(self.keys, self.values, room=new + self.ROOM)
+        for buffer, states in zip(self._buffers, (key_states, value_states), strict=True):
+            buffer[..., n : n + new, :] = states
+        self.keys, self.values = (buffer[..., : n + new, :] for buffer in self._buffers)
+        return self.keys, self.values
+
+    def _place(self, keys: torch.Tensor, values: torch.Tensor, room: int = ROOM) -> None:
+        n = keys.shape[-2]
+        shape = (*keys.shape[:-2], n + room, keys.shape[-1])
+        self._buffers = tuple(torch.empty(shape, dtype=t.dtype, device=t.device) for t in (keys, values))
+        for buffer, states in zip(self._buffers, (keys, values), strict=True):
+            buffer[..., :n, :] = states
+        self.keys, self.values = (buffer[..., :n, :] for buffer in self._buffers)
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._place(self.keys[indices], self.values[indices])
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if not self.is_initialized:  # no shared prefix: nothing cached yet
+            return
+        self._place(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
+
+    def insert_columns(self, at: int, n: int) -> None:
+        """n empty (to be masked) columns at column `at`."""
+        blank = lambda t: t.new_zeros((*t.shape[:-2], n, t.shape[-1]))  # noqa: E731
+        self._place(*(torch.cat([t[..., :at, :], blank(t), t[..., at:, :]], dim=-2) for t in (self.keys, self.values)))
+
+    def keep_columns(self, columns: torch.Tensor) -> None:
+        self._place(self.keys[..., columns, :], self.values[..., columns, :])
+
+    def append_rows(self, other: GrowingLayer) -> None:
+        self._place(torch.cat([self.keys, other.keys]), torch.cat([self.values, other.values]))
+
+
+def _cache(n_layers: int, kv: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> DynamicCache:
+    cache = DynamicCache()
+    cache.layers = [GrowingLayer() for _ in range(n_layers)]
+    for layer, (keys, values) in zip(cache.layers, kv, strict=False):
+        layer.update(keys, values)
+    return cache
+
+
+@dataclass
+class _Row:
+    """One job being decoded."""
+
+    job: Job
+    prompt_tokens: int
+    generator: torch.Generator
+    tokens: list[int] = field(default_factory=list)
+    seconds: float = 0.0  # its share of each step it took part in
+
+
+@dataclass
+class _Running:
+    """The rows in flight: their shared KV cache, attention mask (cache columns + 1), next positions, last logits."""
+
+    rows: list[_Row]
+    cache: DynamicCache
+    mask: torch.Tensor
+    position: torch.Tensor
+    logits: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)
+        self.rows = [self.rows[i] for i in index.tolist()]
+        self.mask, self.position, self.logits = self.mask[index], self.position[index], self.logits[index]
+
+    def insert_columns(self, at: int, n: int) -> None:
+        for layer in self.cache.layers:
+            layer.insert_columns(at, n)
+        self.mask = torch.cat([self.mask[:, :at], self.mask.new_zeros(len(self.rows), n), self.mask[:, at:]], dim=1)
+
+    def compact(self) -> None:
+        """Drop the cache columns no row attends to (left by rows that have ended, or padding)."""
+        used = self.mask.any(dim=0).nonzero().squeeze(1)
+        if len(used) < self.mask.shape[1]:
+            for layer in self.cache.layers:
+                layer.keep_columns(used)
+            self.mask = self.mask[:, used]
+
+    def join(self, other: _Running, n_prefix: int) -> None:
+        """Add other's rows: the shorter of the two gets empty columns after the shared prefix."""
+        gap = self.mask.shape[1] - other.mask.shape[1]
+        if gap:
+            (other if gap > 0 else self).insert_columns(n_prefix, abs(gap))
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.append_rows(theirs)
+        self.rows += other.rows
+        self.mask = torch.cat([self.mask, other.mask])
+        self.position = torch.cat([self.position, other.position])
+        self.logits = torch.cat([self.logits, other.logits])
+
+
 class HFGenerator:
-    """Generates completions for chat jobs, `batch_size` rows decoded together (jobs of one prompt adjacent)."""
+    """Generates completions for chat jobs, up to `batch_size` rows decoded together; yields each as it ends."""
+
+    COMPACT_EVERY = 16  # decode steps between cache compactions
 
     def __init__(self, model, tokenizer, batch_size: int = 64, bf16: bool | None = None):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -134,7 +209,7 @@ class HFGenerator:
         eos = model.generation_config.eos_token_id
         eos = {eos} if isinstance(eos, int) else set(eos or ())
         self.stop_ids = eos | {tokenizer.eos_token_id} - {None}
-        self._prefix: tuple[tuple[int, ...], tuple] | None = None  # (token ids, per-layer (keys, values))
+        self.n_layers = self.model.config.get_text_config().num_hidden_layers
 
     @classmethod
     def from_gguf(cls, gguf: Path, cache_dir: Path, batch_size: int = 64) -> HFGenerator:
@@ -144,93 +219,115 @@ class HFGenerator:
     def dtype(self) -> str:
         return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
-        for start in range(0, len(jobs), self.batch_size):
-            yield from self._batch(jobs[start : start + self.batch_size])
-
     def _ids(self, job: Job) -> list[int]:
         text = self.tokenizer.apply_chat_template(list(job.messages), tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache):
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache
+                 ) -> torch.Tensor:
         out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         position_ids=positions.to(self.device), cache=cache, use_cache=True,
-                         logits_to_keep=1)
-        return out.logits[:, -1].cpu(), out.past_key_values
-
-    def _prefix_cache(self, prefix: tuple[int, ...]):
-        """Keys/values of the shared prefix, computed once per distinct prefix (the few-shot block)."""
-        from transformers import DynamicCache
-
-        n_layers = self.model.config.get_text_config().num_hidden_layers
-        if prefix and (self._prefix is None or self._prefix[0] != prefix):
-            ids = torch.tensor([prefix])
-            _, cache = self._forward(ids, torch.ones_like(ids), torch.arange(len(prefix))[None], DynamicCache())
-            self._prefix = (prefix, tuple((layer.keys, layer.values) for layer in cache.layers))
-        cache = DynamicCache()
-        cache.layers = [_GrowingLayer() for _ in range(n_layers)]
-        for layer, (keys, values) in zip(cache.layers, self._prefix[1] if prefix else (), strict=False):
-            layer.update(keys, values)
-        return cache
+                         position_ids=positions.to(self.device), cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float().cpu()
 
     @torch.inference_mode()
-    def _batch(self, jobs: Sequence[Job]) -> Iterator[Completion]:
-        started = time.perf_counter()
-        ids = [self._ids(job) for job in jobs]
-        n_prefix = _common_prefix(ids)
-        suffixes = list(dict.fromkeys(tuple(row[n_prefix:]) for row in ids))  # unique, in order
-        row_of_suffix = torch.tensor([suffixes.index(tuple(row[n_prefix:])) for row in ids])
+    def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        """Completions of `jobs`, each yielded as soon as it ends (so a crash loses only rows in flight)."""
+        if not jobs:
+            return
+        groups: dict[str, tuple[list[int], list[Job]]] = {}  # prompt -> (token ids, its jobs), in job order
+        for job in jobs:
+            key = json.dumps(job.messages, sort_keys=True)
+            if key not in groups:
+                groups[key] = (self._ids(job), [])
+            groups[key][1].append(job)
+        n_prefix = _common_prefix([ids for ids, _ in groups.values()])
+        prefix_ids = next(iter(groups.values()))[0][:n_prefix]
+        prefix = _cache(self.n_layers)
+        if n_prefix:
+            self._forward(torch.tensor([prefix_ids]), torch.ones(1, n_prefix, dtype=torch.long),
+                          torch.arange(n_prefix)[None], prefix)
+        waiting = deque(groups.values())
+        running: _Running | None = None
+        step = 0
+        while waiting or running is not None:
+            admitted, free = [], self.batch_size - (len(running.rows) if running else 0)
+            while waiting and (len(waiting[0][1]) <= free or (running is None and not admitted)):
+                admitted.append(waiting.popleft())
+                free -= len(admitted[-1][1])
+            started = time.perf_counter()
+            if admitted:
+                joining = self._prefill(admitted, n_prefix, prefix)
+                if running is None:
+                    running = joining
+                else:
+                    running.join(joining, n_prefix)
+            finished, keep, tokens = self._sample(running)
+            seconds = (time.perf_counter() - started) / len(running.rows)
+            for row in running.rows:
+                row.seconds += seconds
+            yield from (self._completion(row, n_prefix) for row in finished)
+            if keep:
+                index = torch.tensor(keep)
+                running.select(index)
+                running.mask = torch.cat([running.mask, running.mask.new_ones(len(keep), 1)], dim=1)
+                step_started = time.perf_counter()
+                running.logits = self._forward(tokens[index, None], running.mask, running.position[:, None],
+                                               running.cache)
+                running.position = running.position + 1
+                for row in running.rows:
+                    row.seconds += (time.perf_counter() - step_started) / len(keep)
+                step += 1
+                if step % self.COMPACT_EVERY == 0:
+                    running.compact()
+            else:
+                running = None
 
-        # Prefill: the unique suffixes, left-padded, behind one copy each of the prefix.
+    def _prefill(self, groups: Sequence[tuple[list[int], list[Job]]], n_prefix: int, prefix: DynamicCache
+                 ) -> _Running:
+        """Rows for the jobs of `groups`: each prompt's own tokens computed once behind the shared prefix."""
+        suffixes = [ids[n_prefix:] for ids, _ in groups]
         width = max(len(s) for s in suffixes)
         pad = self.tokenizer.pad_token_id or 0
-        suffix_ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in suffixes])
-        mask = torch.cat([torch.ones(len(suffixes), n_prefix, dtype=torch.long),
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in suffixes])
+        mask = torch.cat([torch.ones(len(groups), n_prefix, dtype=torch.long),
                           torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in suffixes])], dim=1)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)[:, n_prefix:]
-        cache = self._prefix_cache(tuple(ids[0][:n_prefix]))
-        cache.batch_repeat_interleave(len(suffixes))
-        logits, cache = self._forward(suffix_ids, mask, positions, cache)
+        cache = _cache(self.n_layers, [(layer.keys, layer.values) for layer in prefix.layers] if n_prefix else ())
+        cache.batch_repeat_interleave(len(groups))
+        logits = self._forward(ids, mask, positions, cache)
+        rows = [_Row(job, n_prefix + len(s), torch.Generator().manual_seed(job_seed(job)))
+                for s, (_, jobs) in zip(suffixes, groups, strict=True) for job in jobs]
+        index = torch.tensor([g for g, (_, jobs) in enumerate(groups) for _ in jobs])
+        running = _Running([None] * len(groups), cache, mask, positions[:, -1] + 1, logits)  # a row per prompt,
+        running.select(index)  # then a row per job
+        running.rows = rows
+        return running
 
-        # Every job's row, then decode; a finished row leaves the batch.
-        cache.batch_select_indices(row_of_suffix)
-        logits, mask = logits[row_of_suffix], mask[row_of_suffix]
-        position = positions[row_of_suffix, -1]
-        samplings = [job.sampling for job in jobs]
-        generators = [torch.Generator().manual_seed(job_seed(job)) for job in jobs]
-        generated: list[list[int]] = [[] for _ in jobs]
-        active = list(range(len(jobs)))
-        while active:
-            tokens = next_tokens(logits, [samplings[i] for i in active], [generators[i] for i in active])
-            keep = []
-            for row, (i, token) in enumerate(zip(active, tokens.tolist(), strict=True)):
-                if token in self.stop_ids:
+    def _sample(self, running: _Running) -> tuple[list[_Row], list[int], torch.Tensor]:
+        """Next token of every row: the rows that ended, the indices of those that go on, the tokens."""
+        rows = running.rows
+        tokens = next_tokens(running.logits, [r.job.sampling for r in rows], [r.generator for r in rows])
+        finished, keep = [], []
+        for i, (row, token) in enumerate(zip(rows, tokens.tolist(), strict=True)):
+            if token not in self.stop_ids:
+                row.tokens.append(token)
+                if len(row.tokens) < row.job.sampling.max_tokens and not self._hit_stop(row):
+                    keep.append(i)
                     continue
-                generated[i].append(token)
-                if len(generated[i]) < samplings[i].max_tokens and not self._hit_stop(generated[i], samplings[i]):
-                    keep.append(row)
-            if not keep:
-                break
-            index = torch.tensor(keep)
-            if len(keep) < len(active):
-                cache.batch_select_indices(index)
-            active = [active[row] for row in keep]
-            mask = torch.cat([mask[index], torch.ones(len(keep), 1, dtype=torch.long)], dim=1)
-            position = position[index] + 1
-            logits, cache = self._forward(tokens[index, None], mask, position[:, None], cache)
+            finished.append(row)
+        return finished, keep, tokens
 
-        seconds = (time.perf_counter() - started) / len(jobs)
-        for job, prompt, tokens in zip(jobs, ids, generated, strict=True):
-            text = _cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), job.sampling.stop)
-            yield Completion(key=job.key, text=text, prompt_tokens=len(prompt), completion_tokens=len(tokens),
-                             seconds=seconds, meta={"engine": "transformers", "dtype": self.dtype,
-                                                     "shared_prefix_tokens": n_prefix})
-
-    def _hit_stop(self, tokens: list[int], sampling: Sampling) -> bool:
-        if not sampling.stop:
+    def _hit_stop(self, row: _Row) -> bool:
+        if not row.job.sampling.stop:
             return False
-        tail = self.tokenizer.decode(tokens[-16:], skip_special_tokens=True)
-        return any(stop in tail for stop in sampling.stop)
+        tail = self.tokenizer.decode(row.tokens[-16:], skip_special_tokens=True)
+        return any(stop in tail for stop in row.job.sampling.stop)
+
+    def _completion(self, row: _Row, n_prefix: int) -> Completion:
+        text = _cut_at_stop(self.tokenizer.decode(row.tokens, skip_special_tokens=True), row.job.sampling.stop)
+        return Completion(key=row.job.key, text=text, prompt_tokens=row.prompt_tokens,
+                          completion_tokens=len(row.tokens), seconds=row.seconds,
+                          meta={"engine": "transformers", "dtype": self.dtype, "shared_prefix_tokens": n_prefix})
 
 
 def _common_prefix(rows: Sequence[Sequence[int]]) -> int:

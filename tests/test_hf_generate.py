@@ -1,4 +1,6 @@
 """The batched teacher engine: same greedy tokens as plain `generate`, per-job sampling, llama.cpp's filters."""
+import dataclasses
+
 import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -31,17 +33,25 @@ def jobs(questions, samples: int, temperature: float, max_tokens: int = 12) -> l
             for q in questions for k in range(samples)]
 
 
-def test_greedy_batch_matches_plain_generate_one_by_one(tiny):
+QUESTIONS = ["what is 3 + 4?", "a cat sat. did an animal sit?", "what is 10 / 2?", "premise: it rains. hypothesis: "
+             "the ground is wet. which is it, entailment, neutral or contradiction?", "9 - 1?"]
+
+
+def test_greedy_matches_plain_generate_while_rows_come_and_go(tiny, monkeypatch):
+    """Rows of different lengths end at different steps, waiting prompts join the running batch (longer and
+    shorter ones than those running), and the cache is compacted every other step."""
     model, tokenizer = tiny
-    batch = jobs(["what is 3 + 4?", "a cat sat. did an animal sit?", "what is 10 / 2?"], 2, 0.0)
+    monkeypatch.setattr(HFGenerator, "COMPACT_EVERY", 2)
+    batch = [dataclasses.replace(job, sampling=dataclasses.replace(job.sampling, max_tokens=2 + 5 * i % 11))
+             for i, job in enumerate(jobs(QUESTIONS, 2, 0.0))]
     got = {c.key: c for c in HFGenerator(model, tokenizer, batch_size=4, bf16=False).run(batch)}
     assert got.keys() == {j.key for j in batch}
     for job in batch:
         text = tokenizer.apply_chat_template(list(job.messages), tokenize=False, add_generation_prompt=True)
         ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
-            out = model.generate(**ids, do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id)
+            out = model.generate(**ids, do_sample=False, max_new_tokens=job.sampling.max_tokens,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
         new = out[0, ids["input_ids"].shape[1]:]
         new = new[new != tokenizer.eos_token_id]
         assert got[job.key].text == tokenizer.decode(new, skip_special_tokens=True)
