@@ -151,6 +151,7 @@ class _Row:
     generator: torch.Generator
     tokens: list[int] = field(default_factory=list)
     seconds: float = 0.0  # its share of each step it took part in
+    done: bool = False
 
 
 @dataclass
@@ -197,8 +198,6 @@ class _Running:
 class HFGenerator:
     """Generates completions for chat jobs, up to `batch_size` rows decoded together; yields each as it ends."""
 
-    COMPACT_EVERY = 16  # decode steps between cache compactions
-
     def __init__(self, model, tokenizer, batch_size: int = 64, bf16: bool | None = None):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = model.eval().to(self.device)
@@ -206,6 +205,7 @@ class HFGenerator:
             self.model.to(torch.bfloat16)
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.refill_at = max(1, batch_size // 4)  # ended rows that trigger a refill
         eos = model.generation_config.eos_token_id
         eos = {eos} if isinstance(eos, int) else set(eos or ())
         self.stop_ids = eos | {tokenizer.eos_token_id} - {None}
@@ -241,46 +241,51 @@ class HFGenerator:
                 groups[key] = (self._ids(job), [])
             groups[key][1].append(job)
         n_prefix = _common_prefix([ids for ids, _ in groups.values()])
-        prefix_ids = next(iter(groups.values()))[0][:n_prefix]
         prefix = _cache(self.n_layers)
         if n_prefix:
+            prefix_ids = next(iter(groups.values()))[0][:n_prefix]
             self._forward(torch.tensor([prefix_ids]), torch.ones(1, n_prefix, dtype=torch.long),
                           torch.arange(n_prefix)[None], prefix)
         waiting = deque(groups.values())
-        running: _Running | None = None
-        step = 0
-        while waiting or running is not None:
-            admitted, free = [], self.batch_size - (len(running.rows) if running else 0)
-            while waiting and (len(waiting[0][1]) <= free or (running is None and not admitted)):
-                admitted.append(waiting.popleft())
-                free -= len(admitted[-1][1])
+        running = self._refill(None, waiting, n_prefix, prefix)
+        while running is not None:
             started = time.perf_counter()
-            if admitted:
-                joining = self._prefill(admitted, n_prefix, prefix)
-                if running is None:
-                    running = joining
-                else:
-                    running.join(joining, n_prefix)
-            finished, keep, tokens = self._sample(running)
-            seconds = (time.perf_counter() - started) / len(running.rows)
-            for row in running.rows:
-                row.seconds += seconds
+            tokens, finished = self._sample(running)
             yield from (self._completion(row, n_prefix) for row in finished)
-            if keep:
-                index = torch.tensor(keep)
-                running.select(index)
-                running.mask = torch.cat([running.mask, running.mask.new_ones(len(keep), 1)], dim=1)
-                step_started = time.perf_counter()
-                running.logits = self._forward(tokens[index, None], running.mask, running.position[:, None],
+            alive = [row for row in running.rows if not row.done]
+            if alive:
+                running.mask = torch.cat([running.mask, running.mask.new_ones(len(running.rows), 1)], dim=1)
+                running.logits = self._forward(tokens[:, None], running.mask, running.position[:, None],
                                                running.cache)
                 running.position = running.position + 1
-                for row in running.rows:
-                    row.seconds += (time.perf_counter() - step_started) / len(keep)
-                step += 1
-                if step % self.COMPACT_EVERY == 0:
-                    running.compact()
+            for row in alive:
+                row.seconds += (time.perf_counter() - started) / len(alive)
+            if not alive or len(alive) <= len(running.rows) - self.refill_at:
+                running = self._refill(running, waiting, n_prefix, prefix)
+
+    def _refill(self, running: _Running | None, waiting: deque, n_prefix: int, prefix: DynamicCache
+                ) -> _Running | None:
+        """Drop ended rows and unused cache columns, then let waiting prompts take the free rows.
+
+        Done every `refill_at` ended rows rather than at each one: every change of rows copies the whole cache,
+        while an ended row left in place costs only its share of a decode step."""
+        if running is not None:
+            alive = [i for i, row in enumerate(running.rows) if not row.done]
+            if alive:
+                running.select(torch.tensor(alive))
+                running.compact()
             else:
                 running = None
+        admitted, free = [], self.batch_size - (len(running.rows) if running else 0)
+        while waiting and (len(waiting[0][1]) <= free or (running is None and not admitted)):
+            admitted.append(waiting.popleft())
+            free -= len(admitted[-1][1])
+        if admitted:
+            joining = self._prefill(admitted, n_prefix, prefix)
+            if running is None:
+                return joining
+            running.join(joining, n_prefix)
+        return running
 
     def _prefill(self, groups: Sequence[tuple[list[int], list[Job]]], n_prefix: int, prefix: DynamicCache
                  ) -> _Running:
@@ -303,19 +308,21 @@ class HFGenerator:
         running.rows = rows
         return running
 
-    def _sample(self, running: _Running) -> tuple[list[_Row], list[int], torch.Tensor]:
-        """Next token of every row: the rows that ended, the indices of those that go on, the tokens."""
-        rows = running.rows
-        tokens = next_tokens(running.logits, [r.job.sampling for r in rows], [r.generator for r in rows])
-        finished, keep = [], []
-        for i, (row, token) in enumerate(zip(rows, tokens.tolist(), strict=True)):
+    def _sample(self, running: _Running) -> tuple[torch.Tensor, list[_Row]]:
+        """Next token of every row (ended rows get one too, ignored), and the rows that end with it."""
+        live = [i for i, row in enumerate(running.rows) if not row.done]
+        rows = [running.rows[i] for i in live]
+        tokens = torch.full((len(running.rows),), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        tokens[live] = next_tokens(running.logits[live], [r.job.sampling for r in rows], [r.generator for r in rows])
+        finished = []
+        for row, token in zip(rows, tokens[live].tolist(), strict=True):
             if token not in self.stop_ids:
                 row.tokens.append(token)
                 if len(row.tokens) < row.job.sampling.max_tokens and not self._hit_stop(row):
-                    keep.append(i)
                     continue
+            row.done = True
             finished.append(row)
-        return finished, keep, tokens
+        return tokens, finished
 
     def _hit_stop(self, row: _Row) -> bool:
         if not row.job.sampling.stop:

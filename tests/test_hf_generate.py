@@ -37,14 +37,16 @@ QUESTIONS = ["what is 3 + 4?", "a cat sat. did an animal sit?", "what is 10 / 2?
              "the ground is wet. which is it, entailment, neutral or contradiction?", "9 - 1?"]
 
 
-def test_greedy_matches_plain_generate_while_rows_come_and_go(tiny, monkeypatch):
-    """Rows of different lengths end at different steps, waiting prompts join the running batch (longer and
-    shorter ones than those running), and the cache is compacted every other step."""
+@pytest.mark.parametrize("refill_at", [1, 3])
+def test_greedy_matches_plain_generate_while_rows_come_and_go(tiny, refill_at):
+    """Rows of different lengths end at different steps, ended rows ride along until `refill_at` of them have
+    ended, then waiting prompts join the running batch (longer and shorter ones than those running)."""
     model, tokenizer = tiny
-    monkeypatch.setattr(HFGenerator, "COMPACT_EVERY", 2)
     batch = [dataclasses.replace(job, sampling=dataclasses.replace(job.sampling, max_tokens=2 + 5 * i % 11))
              for i, job in enumerate(jobs(QUESTIONS, 2, 0.0))]
-    got = {c.key: c for c in HFGenerator(model, tokenizer, batch_size=4, bf16=False).run(batch)}
+    generator = HFGenerator(model, tokenizer, batch_size=4, bf16=False)
+    generator.refill_at = refill_at
+    got = {c.key: c for c in generator.run(batch)}
     assert got.keys() == {j.key for j in batch}
     for job in batch:
         text = tokenizer.apply_chat_template(list(job.messages), tokenize=False, add_generation_prompt=True)
