@@ -54,11 +54,12 @@ class TeacherConfig:
     n_shots: int = 4  # few-shot exemplars in the CoT prompt
     temperature: float = 0.7
     top_p: float = 0.95
-    max_tokens: int = 256
+    max_tokens: int = 200
     seed: int = 0
     verdict_probe: int = 40  # reference mode: the teacher also judges this many CoTs (half right), to report
     rationalize: bool = False  # STaR-style retry with the gold answer as a hint when no CoT is right
-    n_questions: dict[str, int] = field(default_factory=dict)  # per dataset; missing = whole train split
+    n_questions: dict[str, int] = field(default_factory=lambda: {"svamp": 720, "cqa": 300, "anli1": 300})  # per
+    # dataset; a dataset not named = its whole train split
     price_per_mtok_in: float = 0.5  # USD per 1M prompt tokens, for the cost estimate in the report
     price_per_mtok_out: float = 1.5
 
@@ -112,7 +113,7 @@ class DistillConfig:
     filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
     self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
     steps: int = 60  # optimiser steps of the answer/CoT stage (every method)
-    self_eval_steps: int = 30  # optimiser steps of mind_mirror's self-evaluation stage
+    self_eval_steps: int = 20  # optimiser steps of mind_mirror's self-evaluation stage
     batch_size: int = 8  # questions per step (multi-task: each gives a predict and an explain sequence)
     grad_accum: int = 1
     lr: float = 1e-4
@@ -122,11 +123,11 @@ class DistillConfig:
     eval_every: int = 20  # validation (generate, parse, score) every this many steps, and at the end
     save_every: int = 20  # resumable checkpoint every this many steps
     n_valid: int | None = 100  # valid questions used for selection; None = all
-    n_test: int | None = None  # test questions scored once at the end; None = the whole test split
+    n_test: int | None = 200  # test questions scored once at the end; None = the whole test split
     select_head: Literal["predict", "explain"] = "predict"  # head whose valid accuracy picks the checkpoint
     max_new_tokens_predict: int = 24
-    max_new_tokens_explain: int = 128
-    eval_batch_size: int = 32
+    max_new_tokens_explain: int = 96
+    eval_batch_size: int = 64
 
     def check(self) -> None:
         _require(0 <= self.alpha <= 1, "distill.alpha", "must be in [0, 1]")
@@ -149,7 +150,7 @@ class EvaluateConfig:
     self_consistency: bool = True  # sample CoTs with the explain head (methods that have one) and vote
     ks: list[int] = field(default_factory=lambda: [1, 3, 5])  # votes over the first k samples
     temperature: float = 0.7
-    n_items: int | None = 60  # test items sampled (max(ks) CoTs each); None = all scored test items
+    n_items: int | None = 30  # test items sampled (max(ks) CoTs each); None = all scored test items
     n_bins: int = 10  # reliability bins for ECE
 
     def check(self) -> None:
@@ -165,7 +166,7 @@ class StudyConfig:
 
     datasets: list[str] = field(default_factory=lambda: list(DATASETS))
     methods: list[str] = field(default_factory=lambda: list(METHODS))
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
     def check(self) -> None:
         for name in self.datasets:
@@ -187,19 +188,24 @@ class Params:
 
 
 ABLATIONS = ROOT / "ablations" / "ablations.yaml"
+PARAMS = ROOT / "params.yaml"
 
 
-def load_params(path: str | Path = ROOT / "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
-    """Read params.yaml (a relative path is taken from the project root) into typed, checked sections.
+def load_params(path: str | Path = PARAMS, overrides: dict[str, Any] | None = None) -> Params:
+    """params.yaml, or a recipe laid over it, into typed, checked sections (a relative path is from the project root).
 
-    `overrides` ({"distill": {"n_cots": 3}}) is merged in before checking, so it is validated the same way.
+    A recipe (any file other than params.yaml) changes only the keys it names, so its omitted keys keep params.yaml's
+    values; `overrides` ({"distill": {"n_cots": 3}}) go on top and are validated the same way.
     """
     path = Path(path)
     path = path if path.is_absolute() else ROOT / path
-    raw = yaml.safe_load(path.read_text()) or {}
-    for section, values in (overrides or {}).items():
-        raw[section] = {**(raw.get(section) or {}), **values}
-    return parse_params(raw, source=str(path) + (" + overrides" if overrides else ""))
+    layers = ([] if path.resolve() == PARAMS.resolve() else [PARAMS]) + [path]
+    raw: dict[str, Any] = {}
+    for layer in [*(yaml.safe_load(p.read_text()) or {} for p in layers), overrides or {}]:
+        for section, values in layer.items():
+            raw[section] = {**(raw.get(section) or {}), **values} if isinstance(values, dict) else values
+    source = " + ".join(str(p) for p in layers) + (" + overrides" if overrides else "")
+    return parse_params(raw, source=source)
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:

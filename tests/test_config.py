@@ -1,4 +1,7 @@
+import dataclasses
+
 import pytest
+import yaml
 
 from mm import config
 
@@ -49,8 +52,6 @@ def test_every_recipe_parses(root):
 
 
 def test_every_ablation_names_a_method_and_valid_overrides():
-    import yaml
-
     for name in yaml.safe_load(config.ABLATIONS.read_text()):
         method, overrides = config.load_ablation(name)
         assert method in config.METHODS
@@ -63,3 +64,26 @@ def test_overrides_are_checked_like_the_file():
         config.load_params(overrides={"distill": {"n_cot": 3}})
     with pytest.raises(config.ParamsError, match="no ablation"):
         config.load_ablation("nope")
+
+
+def test_defaults_are_the_default_profile_and_every_key_is_in_params_yaml(root):
+    """One source of defaults: a key missing from a recipe means params.yaml's value, and `-S key=value` finds it."""
+    defaults = config.Params()
+    assert config.load_params() == defaults
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    missing = [f"{section.name}.{f.name}" for section in dataclasses.fields(defaults)
+               for f in dataclasses.fields(getattr(defaults, section.name)) if f.name not in raw[section.name]]
+    assert missing == []
+
+
+def test_a_recipe_changes_only_the_keys_it_names(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("distill:\n  lr: 3.0e-4\nteacher:\n  n_questions: {cqa: 5}\n")
+    params = config.load_params(recipe)
+    assert params.distill.lr == 3e-4 and params.teacher.n_questions == {"cqa": 5}
+    default = config.load_params()
+    assert params == dataclasses.replace(default, distill=dataclasses.replace(default.distill, lr=3e-4),
+                                         teacher=dataclasses.replace(default.teacher, n_questions={"cqa": 5}))
+    recipe.write_text("distill:\n  lr: -1\n")
+    with pytest.raises(config.ParamsError, match="r.yaml"):
+        config.load_params(recipe)
