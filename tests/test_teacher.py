@@ -160,3 +160,13 @@ def test_usage_counts_the_run_not_the_whole_cache(echo_server, tmp_path):
     smaller = dataclasses.replace(cfg, n_questions={"svamp": 1})
     again = teacher.generate("svamp", train, smaller, tmp_path)["usage"]
     assert (again["calls"], again["calls_generated_now"], again["completion_tokens"]) == (2, 0, 10)
+
+
+def test_generation_order_makes_every_finished_prefix_a_smaller_n_questions(benchmarks):
+    train = list(benchmarks["cqa"]["train"])
+    cfg = config.TeacherConfig(n_questions={"cqa": 40})
+    rank = teacher.generation_rank("cqa", train, cfg)
+    for n in (1, 7, 40):
+        smaller = dataclasses.replace(cfg, n_questions={"cqa": n})
+        assert {row["id"] for row in teacher.teacher_questions("cqa", train, smaller)} == {
+            qid for qid, r in rank.items() if r < n}
