@@ -84,8 +84,6 @@ def next_tokens(logits: torch.Tensor, samplings: Sequence[Sampling], generators:
     return out
 
 
-
-
 class GrowingLayer(DynamicLayer):
     """A KV-cache layer written in place into buffers with spare room (DynamicLayer concatenates at every token:
     at 64 rows and ~1,000 cached tokens that copy took 28 % of a decode step on a 2-core CPU); rows and
