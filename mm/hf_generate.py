@@ -208,14 +208,11 @@ class HFGenerator:
         eos = {eos} if isinstance(eos, int) else set(eos or ())
         self.stop_ids = eos | {tokenizer.eos_token_id} - {None}
         self.n_layers = self.model.config.get_text_config().num_hidden_layers
+        self.dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
     @classmethod
     def from_gguf(cls, gguf: Path, cache_dir: Path, batch_size: int = 64) -> HFGenerator:
         return cls(*load_gguf_model(gguf, cache_dir), batch_size=batch_size)
-
-    @property
-    def dtype(self) -> str:
-        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
 
     def _ids(self, job: Job) -> list[int]:
         text = self.tokenizer.apply_chat_template(list(job.messages), tokenize=False, add_generation_prompt=True)
@@ -300,11 +297,9 @@ class HFGenerator:
         logits = self._forward(ids, mask, positions, cache)
         rows = [_Row(job, n_prefix + len(s), torch.Generator().manual_seed(job_seed(job)))
                 for s, (_, jobs) in zip(suffixes, groups, strict=True) for job in jobs]
-        index = torch.tensor([g for g, (_, jobs) in enumerate(groups) for _ in jobs])
-        running = _Running([None] * len(groups), cache, mask, positions[:, -1] + 1, logits)  # a row per prompt,
-        running.select(index)  # then a row per job
-        running.rows = rows
-        return running
+        index = torch.tensor([g for g, (_, jobs) in enumerate(groups) for _ in jobs])  # each prompt's row, per job
+        cache.batch_select_indices(index)
+        return _Running(rows, cache, mask[index], positions[index, -1] + 1, logits[index])
 
     def _sample(self, running: _Running) -> tuple[torch.Tensor, list[_Row]]:
         """Next token of every row (ended rows get one too, ignored), and the rows that end with it."""
