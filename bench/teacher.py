@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from mm import ROOT, answers, config, data, prompts, teacher
+from mm import ROOT, config, data, prompts, tasks, teacher
 from mm.hf_generate import HFGenerator, bf16_is_fast, load_gguf_model
 from mm.llm import Completion
 from mm.llm_local import MODEL_DIR, LocalBackend, gguf_path, has_llama_cpp
@@ -65,7 +65,7 @@ def agreement(rows, reference: list[Completion], other: list[Completion]) -> dic
     same_answer = same_text = 0
     for row, ref in zip(rows, reference, strict=True):
         mine = by_key[ref.key]
-        parsed = [answers.parse_answer(DATASET, c.text, row["choices"]) for c in (mine, ref)]
+        parsed = [tasks.get(DATASET).parse_answer(c.text, row["choices"]) for c in (mine, ref)]
         same_answer += parsed[0] == parsed[1]
         same_text += mine.text.strip() == ref.text.strip()
     return {"answer_agreement": round(same_answer / len(rows), 3), "text_agreement": round(same_text / len(rows), 3)}

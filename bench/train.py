@@ -14,14 +14,14 @@ import time
 import numpy as np
 import torch
 
-from mm import ROOT, config, data, distill, student, train
+from mm import ROOT, config, data, distill, student, tasks, train
 from mm.collate import IGNORE, source_text, target_text
 
 
 def palm_pairs(n: int = 256) -> list[distill.Pair]:
     """SVAMP train questions with their PaLM CoT as rationale: real lengths."""
     rows = list(data.load_benchmark("svamp")["train"])[:n]
-    return [distill.Pair(r["id"], r["question"], distill.gold_target("svamp", r), r["palm_rationale"]) for r in rows]
+    return [distill.Pair(r["id"], r["question"], tasks.get("svamp").gold_target(r), r["palm_rationale"]) for r in rows]
 
 
 def official_batch(built, pairs, cfg: config.StudentConfig) -> dict:

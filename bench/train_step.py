@@ -14,14 +14,14 @@ import time
 
 import torch
 
-from mm import ROOT, config, data, distill, student, train
+from mm import ROOT, config, data, distill, student, tasks, train
 from mm.hf_generate import bf16_is_fast
 
 
 def main(steps: int = 3, dataset: str = "svamp", dtypes: str = "fp32,bf16") -> dict:
     params = config.load_params()
     rows = list(data.load_benchmark(dataset)["train"])[: params.distill.batch_size * (steps + 1)]
-    pairs = [distill.Pair(r["id"], r["question"], distill.gold_target(dataset, r), r["palm_rationale"]) for r in rows]
+    pairs = [distill.Pair(r["id"], r["question"], tasks.get(dataset).gold_target(r), r["palm_rationale"]) for r in rows]
     torch.manual_seed(0)
     built = student.build_student(params.student, [t for p in pairs for t in (p.question, p.answer, p.rationale)])
     optimizer = torch.optim.AdamW(built.model.parameters(), lr=1e-5)

@@ -1,19 +1,15 @@
-"""Final answers and self-evaluation verdicts parsed out of chain-of-thought text, and their scoring."""
+"""Final answers and self-evaluation verdicts parsed out of chain-of-thought text; the three kinds of answer
+(label, choice, number), each with its canonical form, parser and scoring. Tasks pick one (mm.tasks)."""
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from mm.arith import EquationError, evaluate_equation, format_number
-from mm.data import LETTERS, NLI_LABELS
 
-if TYPE_CHECKING:
-    import evaluate
-
-METRIC_DIR = Path(__file__).resolve().parent / "metrics" / "cot_accuracy"
+LETTERS = "abcde"
 VERDICTS = ("correct", "wrong", "uncertain")
 REL_TOL = 1e-4
 
@@ -42,24 +38,6 @@ def answer_clause(text: str) -> str | None:
     return own[match.end():].split("\n", 1)[0].strip()
 
 
-def parse_answer(dataset: str, text: str, choices: list[str] | None = None) -> str | None:
-    """Final answer of a CoT in the canonical gold form of `dataset`, or None when there is none to score."""
-    clause = answer_clause(text)
-    if clause is None:
-        return None
-    if dataset == "anli1":
-        return _parse_nli(clause)
-    if dataset == "cqa":
-        return _parse_choice(clause, choices)
-    if dataset == "svamp":
-        equation = _equation_of(clause)
-        try:
-            return None if equation is None else format_number(evaluate_equation(equation))
-        except EquationError:
-            return None
-    raise ValueError(f"unknown dataset {dataset!r}")
-
-
 def parse_equation(text: str) -> str | None:
     """The raw SVAMP equation after 'The answer is' (kept for display; it may not evaluate)."""
     clause = answer_clause(text)
@@ -78,12 +56,6 @@ def _equation_of(clause: str) -> str | None:
             return None
     equation = _THOUSANDS.sub("", prefix).strip().rstrip(".,").strip()
     return equation or None
-
-
-def _parse_nli(clause: str) -> str | None:
-    # 'neutral because ...' still names its label; nothing else in the PaLM files ('analogy', '') does.
-    word = re.match(r"\W*([a-z]*)", clause.lower()).group(1)
-    return word if word in NLI_LABELS else None
 
 
 def _parse_choice(clause: str, choices: list[str] | None) -> str | None:
@@ -123,52 +95,6 @@ def parse_verdict(text: str) -> str | None:
     return "wrong" if found[-1].lower() == "incorrect" else found[-1].lower()
 
 
-def is_correct(dataset: str, predicted: str | None, gold: str) -> bool:
-    """Whether a canonical prediction matches gold: numbers within REL_TOL, ANLI by label, CQA by letter.
-
-    A CQA prediction naming the gold text under the other letter also counts: 48 questions list it twice.
-    """
-    if predicted is None:
-        return False
-    if dataset == "svamp":
-        try:
-            value, target = float(predicted), float(gold)
-        except ValueError:
-            return False
-        return math.isclose(value, target, rel_tol=REL_TOL, abs_tol=REL_TOL)
-    if dataset == "cqa":
-        pred, ref = _LETTER.match(predicted), _LETTER.match(gold)
-        if pred is None or ref is None:
-            return False
-        text = _normal(predicted[pred.end():])
-        return pred.group(1).lower() == ref.group(1).lower() or (text != "" and text == _normal(gold[ref.end():]))
-    if dataset == "anli1":
-        return predicted.strip().lower() == gold
-    raise ValueError(f"unknown dataset {dataset!r}")
-
-
-def accuracy(dataset: str, predictions: list[str | None], golds: list[str]) -> float:
-    """Share of canonical predictions that are correct (0.0 for no predictions)."""
-    if len(predictions) != len(golds):
-        raise ValueError(f"{len(predictions)} predictions for {len(golds)} gold answers")
-    if not golds:
-        return 0.0
-    return sum(is_correct(dataset, p, g) for p, g in zip(predictions, golds, strict=True)) / len(golds)
-
-
-def load_metric(dataset: str | None = None) -> evaluate.EvaluationModule:
-    """The repo's `cot_accuracy` evaluate module, loaded by path: `evaluate.load('accuracy')` needs the hub."""
-    import evaluate
-
-    return evaluate.load(str(METRIC_DIR), config_name=dataset)
-
-
-def palm_accuracy(dataset: str, rows) -> float:
-    """Accuracy of the shipped PaLM-540B CoTs on `rows` (parsed from `palm_output`, as any teacher's text)."""
-    predictions = [parse_answer(dataset, row["palm_output"], row["choices"]) for row in rows]
-    return accuracy(dataset, predictions, [row["answer"] for row in rows])
-
-
 def majority_vote(predictions: Sequence[str | None], weights: Sequence[float] | None = None) -> str | None:
     """Most-weighted canonical answer; None (unparseable) never votes; ties go to the answer seen first."""
     weights = [1.0] * len(predictions) if weights is None else list(weights)
@@ -179,3 +105,71 @@ def majority_vote(predictions: Sequence[str | None], weights: Sequence[float] | 
         if prediction is not None:
             totals[prediction] = totals.get(prediction, 0.0) + weight
     return max(totals, key=totals.__getitem__) if totals else None
+
+
+@dataclass(frozen=True)
+class LabelAnswers:
+    """One word of a fixed label set ('neutral because ...' still names its label)."""
+
+    labels: tuple[str, ...]
+    kind = "label"
+
+    def parse(self, clause: str, choices: Sequence[str] | None = None) -> str | None:
+        word = re.match(r"\W*([a-z]*)", clause.lower()).group(1)
+        return word if word in self.labels else None
+
+    def is_correct(self, predicted: str, gold: str) -> bool:
+        return predicted.strip().lower() == gold
+
+    def key(self, answer: str) -> str:
+        return answer
+
+
+@dataclass(frozen=True)
+class ChoiceAnswers:
+    """'(b) <choice text>' among up to five options; right by letter, or by the gold text under another letter
+    (48 CQA questions list a choice twice)."""
+
+    kind = "choice"
+
+    def parse(self, clause: str, choices: Sequence[str] | None = None) -> str | None:
+        return _parse_choice(clause, list(choices) if choices else None)
+
+    def is_correct(self, predicted: str, gold: str) -> bool:
+        pred, ref = _LETTER.match(predicted), _LETTER.match(gold)
+        if pred is None or ref is None:
+            return False
+        text = _normal(predicted[pred.end():])
+        return pred.group(1).lower() == ref.group(1).lower() or (text != "" and text == _normal(gold[ref.end():]))
+
+    def key(self, answer: str) -> str:
+        return answer[:3]
+
+
+@dataclass(frozen=True)
+class NumberAnswers:
+    """A number, written by the model as an equation ('The answer is (84 / 2).') and evaluated by mm.arith;
+    right within REL_TOL."""
+
+    kind = "equation"
+
+    def parse(self, clause: str, choices: Sequence[str] | None = None) -> str | None:
+        equation = _equation_of(clause)
+        try:
+            return None if equation is None else format_number(evaluate_equation(equation))
+        except EquationError:
+            return None
+
+    def is_correct(self, predicted: str, gold: str) -> bool:
+        try:
+            value, target = float(predicted), float(gold)
+        except ValueError:
+            return False
+        return math.isclose(value, target, rel_tol=REL_TOL, abs_tol=REL_TOL)
+
+    def key(self, answer: str) -> str:
+        return answer
+
+
+Answers = LabelAnswers | ChoiceAnswers | NumberAnswers
+KINDS = {"label": LabelAnswers, "choice": ChoiceAnswers, "equation": NumberAnswers}

@@ -50,3 +50,20 @@ def format_number(value: float) -> str:
     """Canonical text of a number: 450.0 -> '450', 2.50 -> '2.5'."""
     rounded = round(value, 6)
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.6f}".rstrip("0")
+
+
+def plain_equation(equation: str) -> str:
+    """'( ( 18.0 - 10.0 ) * 15.0 )' -> '(18 - 10) * 15': the form PaLM and the student write."""
+    text = " ".join(equation.replace("(", " ( ").replace(")", " ) ").split())
+    text = " ".join(t[:-2] if t.endswith(".0") else t for t in text.split())
+    text = text.replace("( ", "(").replace(" )", ")")
+    return text[1:-1] if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]) else text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0

@@ -10,9 +10,7 @@ from typing import Any, Literal
 
 import yaml
 
-from mm import ROOT
-
-DATASETS = ("anli1", "cqa", "svamp")
+from mm import ROOT, tasks
 
 
 class ParamsError(ValueError):
@@ -73,7 +71,6 @@ class TeacherConfig:
         _require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
         _require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
         for name, n in self.n_questions.items():
-            _require(name in DATASETS, f"teacher.n_questions.{name}", f"unknown dataset; known: {DATASETS}")
             _require(n > 0, f"teacher.n_questions.{name}", "must be positive")
 
 
@@ -164,15 +161,38 @@ class EvaluateConfig:
 class StudyConfig:
     """The `study:` section: the axes DVC's matrix stages iterate over."""
 
-    datasets: list[str] = field(default_factory=lambda: list(DATASETS))
+    datasets: list[str] = field(default_factory=lambda: ["anli1", "cqa", "svamp"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
 
     def check(self) -> None:
-        for name in self.datasets:
-            _require(name in DATASETS, "study.datasets", f"unknown dataset {name!r}; known: {DATASETS}")
         for name in self.methods:
             _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A `tasks:` entry: your own benchmark from JSONL files (paths from the project root; mm.tasks.spec)."""
+
+    train: str
+    valid: str
+    test: str
+    answer: Literal["label", "choice", "equation"]
+    labels: list[str] = field(default_factory=list)  # label answers: the label set (lower case)
+    id_field: str = "id"
+    question_field: str = "question"
+    answer_field: str = "answer"  # label: a label; choice: a letter a-e or the choice's text; equation: a number
+    choices_field: str = "choices"  # choice answers: a list of 2-5 option texts
+    equation_field: str | None = None  # equation answers: the gold equation, the predict-head target if given
+    rationale_field: str | None = "rationale"  # a right CoT: needed by exemplars and the `palm` teacher backend
+    exemplar_ids: list[str] = field(default_factory=list)  # train ids shown as few-shot examples to the teacher
+    instruction: str = "Answer the question. Explain briefly, then end with 'So the answer is X.'"
+
+    def check(self) -> None:
+        _require(self.answer != "label" or len(self.labels) >= 2, "labels", "must list >= 2 labels for answer: label")
+        _require(all(label == label.lower() for label in self.labels), "labels", "must be lower case")
+        for split in ("train", "valid", "test"):
+            _require((ROOT / getattr(self, split)).is_file(), split, f"{getattr(self, split)!r} is not a file")
 
 
 @dataclass(frozen=True)
@@ -185,6 +205,7 @@ class Params:
     distill: DistillConfig = field(default_factory=DistillConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)  # your own benchmarks, by name
 
 
 ABLATIONS = ROOT / "ablations" / "ablations.yaml"
@@ -241,10 +262,40 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
     built = {}
     for name, cls in hints.items():
         try:
-            built[name] = _build(cls, raw.get(name) or {}, name)
+            if name == "tasks":
+                built[name] = _build_tasks(raw.get(name) or {})
+            else:
+                built[name] = _build(cls, raw.get(name) or {}, name)
         except ParamsError as err:
             raise ParamsError(f"{source}: {err}") from None
-    return Params(**built)
+    params = Params(**built)
+    tasks.register(params.tasks)
+    known = tasks.names()
+    used = [("study.datasets", n) for n in params.study.datasets] + [
+        (f"teacher.n_questions.{n}", n) for n in params.teacher.n_questions]
+    for key, name in used:
+        if name not in known:
+            raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
+                              "(add your own under `tasks:`)")
+    return params
+
+
+def _build_tasks(raw: dict[str, Any]) -> dict[str, TaskSpec]:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"tasks: expected a mapping of name -> spec, got {type(raw).__name__}")
+    built = {}
+    for name, spec in raw.items():
+        if name in tasks.builtin():
+            raise ParamsError(f"tasks.{name}: a built-in benchmark has that name; choose another")
+        missing = [f.name for f in dataclasses.fields(TaskSpec) if f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING and f.name not in (spec or {})]
+        if missing:
+            raise ParamsError(f"tasks.{name}: missing key {missing[0]!r}")
+        try:
+            built[name] = _build(TaskSpec, spec, f"tasks.{name}")
+        except ParamsError as err:
+            raise ParamsError(f"tasks.{name}: {err}") if not str(err).startswith("'tasks.") else err from None
+    return built
 
 
 def _build(cls: type, raw: dict[str, Any], section: str) -> Any:

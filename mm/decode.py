@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from mm import answers
+from mm import tasks
 from mm.collate import longest_first_batches, source_text
 
 
@@ -51,7 +51,7 @@ def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, tempera
 def parse_head(dataset: str, head: str, output: str, choices: Sequence[str]) -> str | None:
     """Canonical answer of a head's output: the predict head writes the answer itself, explain a whole CoT."""
     text = f"The answer is {output}" if head == "predict" else output
-    return answers.parse_answer(dataset, text, list(choices) or None)
+    return tasks.get(dataset).parse_answer(text, choices)
 
 
 def predict(student, dataset: str, rows: Sequence[Mapping], head: str, max_new_tokens: int,
@@ -63,7 +63,7 @@ def predict(student, dataset: str, rows: Sequence[Mapping], head: str, max_new_t
     for row, output in zip(rows, outputs, strict=True):
         parsed = parse_head(dataset, head, output, row["choices"])
         records.append({"id": row["id"], "head": head, "output": output, "answer": parsed, "gold": row["answer"],
-                        "correct": answers.is_correct(dataset, parsed, row["answer"])})
+                        "correct": tasks.get(dataset).is_correct(parsed, row["answer"])})
     return records
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mm import answers, prompts
+from mm import answers, prompts, tasks
 from mm.config import METHODS, DistillConfig
 from mm.data import subsample
 
@@ -44,16 +44,6 @@ def train_questions(rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: Disti
     return pool if keep == len(pool) else subsample(pool, keep, seed)
 
 
-def gold_target(dataset: str, row: Mapping) -> str:
-    """The predict-head target from gold: SVAMP's equation (as PaLM writes it), else the canonical answer."""
-    return prompts.plain_equation(row["Equation"]) if dataset == "svamp" else row["answer"]
-
-
-def cot_target(dataset: str, cot: Mapping) -> str:
-    """The predict-head target from a teacher CoT: its own equation (SVAMP) or its parsed answer."""
-    return prompts.plain_equation(answers.parse_equation(cot["text"])) if dataset == "svamp" else cot["answer"]
-
-
 def usable_cots(cots: Sequence[Mapping], cfg: DistillConfig) -> list[Mapping]:
     """Parsed CoTs among the first n_cots samples (plus rationalized ones), right ones only when filtering."""
     return [c for c in cots if c["parsed"] and (c["k"] < cfg.n_cots or c.get("rationalized"))
@@ -63,11 +53,12 @@ def usable_cots(cots: Sequence[Mapping], cfg: DistillConfig) -> list[Mapping]:
 def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping],
                  evals: Sequence[Mapping], cfg: DistillConfig) -> list[Stage]:
     """Stages of `method` on the questions `rows` (already the train subset)."""
+    task = tasks.get(dataset)
     ids = {row["id"] for row in rows}
     by_id = {row["id"]: row for row in rows}
     cots = [c for c in cots if c["id"] in ids]
     if method == "finetune_gold":
-        pairs = [Pair(row["id"], row["question"], gold_target(dataset, row)) for row in rows]
+        pairs = [Pair(row["id"], row["question"], task.gold_target(row)) for row in rows]
         return [Stage("answer", pairs, cfg.steps, 1.0, True)]
     if method == "distill_label":
         return [Stage("answer", _majority_pairs(dataset, by_id, cots, cfg), cfg.steps, 1.0, True)]
@@ -79,7 +70,7 @@ def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Seque
         usable = list(first.values())
     elif method != "mind_mirror":
         raise MethodError(f"unknown method {method!r}; known: {METHODS}")
-    pairs = [Pair(c["id"], by_id[c["id"]]["question"], cot_target(dataset, c), c["text"].strip()) for c in usable]
+    pairs = [Pair(c["id"], by_id[c["id"]]["question"], task.cot_target(c), c["text"].strip()) for c in usable]
     stages = [Stage("cot", _nonempty(pairs, method), cfg.steps, cfg.alpha, True)]
     if method == "mind_mirror" and cfg.self_eval and cfg.self_eval_steps > 0:
         stages.insert(0, Stage("self_eval", _self_eval_pairs(by_id, cots, evals, cfg), cfg.self_eval_steps,
@@ -93,13 +84,13 @@ def _majority_pairs(dataset: str, by_id: Mapping, cots: Sequence[Mapping], cfg: 
     for cot in cots:
         if cot["parsed"] and cot["k"] < cfg.n_cots and not cot.get("rationalized"):
             grouped.setdefault(cot["id"], []).append(cot)
-    pairs = []
+    task, pairs = tasks.get(dataset), []
     for qid, group in grouped.items():
         vote = answers.majority_vote([c["answer"] for c in group])
-        if cfg.filter_incorrect and not answers.is_correct(dataset, vote, by_id[qid]["answer"]):
+        if cfg.filter_incorrect and not task.is_correct(vote, by_id[qid]["answer"]):
             continue
         source = next(c for c in group if c["answer"] == vote)
-        pairs.append(Pair(qid, by_id[qid]["question"], cot_target(dataset, source)))
+        pairs.append(Pair(qid, by_id[qid]["question"], task.cot_target(source)))
     return _nonempty(pairs, "distill_label")
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mm import answers, decode, prompts
+from mm import answers, decode, prompts, tasks
 from mm.collate import IGNORE, encode_batch, longest_first_batches, source_text, target_logits, target_text
 
 
@@ -49,11 +49,11 @@ def sample_cots(student, dataset: str, rows: Sequence[Mapping], k: int, temperat
     """k sampled explain-head CoTs per row, their parsed answers and (optionally) the student's P(correct)."""
     sources = [source_text("explain", row["question"], student.kind) for row in rows]
     samples = decode.sample(student, sources, max_new_tokens, k, temperature, batch_size, bf16, seed)
-    records = []
+    task, records = tasks.get(dataset), []
     for row, cots in zip(rows, samples, strict=True):
-        parsed = [answers.parse_answer(dataset, c, list(row["choices"]) or None) for c in cots]
+        parsed = [task.parse_answer(c, row["choices"]) for c in cots]
         records.append({"id": row["id"], "gold": row["answer"], "cots": cots, "answers": parsed,
-                        "correct": [answers.is_correct(dataset, a, row["answer"]) for a in parsed]})
+                        "correct": [task.is_correct(a, row["answer"]) for a in parsed]})
     if score_verdicts:
         questions = [row["question"] for row, r in zip(rows, records, strict=True) for _ in r["cots"]]
         flat = verdict_probability(student, questions, [c for r in records for c in r["cots"]], bf16=bf16)
@@ -76,7 +76,7 @@ def vote_table(dataset: str, records: Sequence[Mapping], ks: Sequence[int], weig
     """Accuracy of the k-sample vote for each k (rows: k, accuracy, weighted)."""
     rows = []
     for k in ks:
-        correct = [answers.is_correct(dataset, vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
+        correct = [tasks.get(dataset).is_correct(vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
         rows.append({"k": k, "accuracy": float(np.mean(correct)), "weighted": weighted})
     return pd.DataFrame(rows)
 

@@ -5,13 +5,12 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from transformers import set_seed
 
-from mm import ROOT, answers, decode, distill, evaluate, student, train
+from mm import ROOT, decode, distill, evaluate, student, tasks, train
 from mm.config import Params
 from mm.data import load_from_config, read_jsonl, subsample, write_jsonl
 
@@ -27,15 +26,6 @@ def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list
 
 def holdout(rows: Sequence[Mapping], n: int | None) -> list[Mapping]:
     return list(rows) if n is None or n >= len(rows) else subsample(list(rows), n, HOLDOUT_SEED)
-
-
-def majority_baseline(dataset: str, train_rows: Sequence[Mapping], test_rows: Sequence[Mapping]) -> float:
-    """Accuracy of always answering the most common train answer (CQA: the most common letter).
-
-    Given the whole train split, not a method's (filtered) questions, so every method faces the same baseline."""
-    key = (lambda a: a[:3]) if dataset == "cqa" else (lambda a: a)
-    common = Counter(key(r["answer"]) for r in train_rows).most_common(1)[0][0]
-    return sum(key(r["answer"]) == common for r in test_rows) / len(test_rows)
 
 
 def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
@@ -70,7 +60,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
         "test_accuracy": decode.accuracy(by_head["predict"]),
         **({"test_accuracy_explain": decode.accuracy(by_head["explain"])} if "explain" in by_head else {}),
         "val_accuracy": fitted["best_valid_accuracy"], "select_head": select_head,
-        "majority_baseline": majority_baseline(dataset, list(splits["train"]), test),
+        "majority_baseline": tasks.get(dataset).majority_baseline(list(splits["train"]), test),  # whole train split
         "n_test": len(test), "n_valid": len(valid), "n_train_questions": len(rows), **distill.data_counts(stages),
         "steps": fitted["steps"], "best_step": fitted["best_step"], "train_seconds": fitted["train_seconds"],
         "student": params.student.name, "student_kind": params.student.kind,
@@ -111,7 +101,7 @@ def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], v
             metrics |= {f"self_eval_ece{suffix}": evaluate.expected_calibration_error(p, hit, cfg.n_bins),
                         f"self_eval_brier{suffix}": evaluate.brier_score(p, hit)}
         k, final = max(cfg.ks), [evaluate.vote(dataset, r, max(cfg.ks), weighted=True) for r in records]
-        right = [answers.is_correct(dataset, a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
+        right = [tasks.get(dataset).is_correct(a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
         metrics[f"aurc_self_eval@{k}"] = evaluate.risk_coverage([c for _, c in final], right)[1]
         agreement = [evaluate.vote(dataset, r, k)[1] for r in records]
         metrics[f"aurc_agreement@{k}"] = evaluate.risk_coverage(agreement, right)[1]

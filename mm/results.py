@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mm import ROOT, answers, config, evaluate, experiment
+from mm import ROOT, config, evaluate, tasks
 from mm.data import read_jsonl
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
@@ -32,7 +31,7 @@ PAPER_RECIPE = {
     "test items": "the whole test split",
     "seeds": "one run each",
 }
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
 
 
@@ -104,33 +103,6 @@ def difference_cell(mine: Sequence[bool], theirs: Sequence[bool]) -> str:
     return f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
 
 
-def one_operation_guess(question: str) -> float | None:
-    """A trivial SVAMP baseline: one operation on the question's two largest numbers, chosen by keywords."""
-    numbers = sorted({float(x) for x in _NUMBER.findall(question.replace(",", ""))}, reverse=True)[:2]
-    if len(numbers) < 2:
-        return None
-    a, b = numbers
-    last, text = question.lower().split("\n")[-1], question.lower()
-    if any(w in last for w in ("more", "fewer", "less", "left", "difference", "remain", "older", "younger")):
-        return a - b
-    if any(w in last for w in ("each", "per", "every")) and any(w in text for w in ("equally", "split", "divid")):
-        return a / b
-    if any(w in text for w in ("each", "per", "every", "times")):
-        return a * b
-    return a + b
-
-
-def trivial_baselines(dataset: str, train: Sequence[Mapping], test: Sequence[Mapping]) -> dict[str, float]:
-    """Accuracy of answer-blind guesses on the given test items."""
-    result = {"most common train answer": experiment.majority_baseline(dataset, train, test)}
-    if dataset == "svamp":
-        guesses = [one_operation_guess(r["question"]) for r in test]
-        result["one operation on the two largest numbers"] = float(np.mean(
-            [g is not None and answers.is_correct("svamp", str(g), r["answer"]) for g, r in zip(guesses, test,
-                                                                                                 strict=True)]))
-    return result
-
-
 def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Self-consistency columns (sc.majority@k, sc.weighted@k) as rows: dataset, method, seed, vote, k, accuracy."""
     columns = [c for c in frame.columns if c.startswith("sc.")]
@@ -162,7 +134,7 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
         k = len(records[0]["answers"])
         for name, weighted in (("self-evaluation (weighted vote share)", True), ("vote agreement", False)):
             final = [evaluate.vote(dataset, r, k, weighted) for r in records]
-            right = [answers.is_correct(dataset, a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
+            right = [tasks.get(dataset).is_correct(a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
             curve = evaluate.risk_coverage([c for _, c in final], right)[0]
             curves.append(curve.assign(dataset=dataset, confidence=name))
     empty = pd.DataFrame()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mm import answers, config, prompts
+from mm import answers, config, prompts, tasks
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
 from mm.data import load_from_config, subsample, write_jsonl
@@ -121,7 +121,7 @@ def generation_rank(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) 
 
 
 def _question_pool(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig) -> list[Mapping]:
-    return [row for row in train if row["id"] not in prompts.EXEMPLAR_IDS[dataset][: cfg.n_shots]]
+    return [row for row in train if row["id"] not in tasks.get(dataset).exemplar_ids[: cfg.n_shots]]
 
 
 def palm_cot(dataset: str, row: Mapping) -> str:
@@ -169,9 +169,10 @@ class _Recording:
 def cot_record(dataset: str, row: Mapping, k: int, text: str, teacher: str, eval_mode: str,
                answer: str | None = None, **extra) -> dict:
     """One line of cots.jsonl: CoT k of question `row`, its answer (parsed from the text unless given) and gold."""
-    parsed = answer if answer is not None else answers.parse_answer(dataset, text, row["choices"])
+    task = tasks.get(dataset)
+    parsed = answer if answer is not None else task.parse_answer(text, row["choices"])
     return {"id": row["id"], "k": k, "text": text, "answer": parsed, "parsed": parsed is not None,
-            "correct": answers.is_correct(dataset, parsed, row["answer"]), "gold": row["answer"],
+            "correct": task.is_correct(parsed, row["answer"]), "gold": row["answer"],
             "teacher": teacher, "eval_mode": eval_mode, **extra}
 
 
@@ -242,8 +243,8 @@ def eval_record(cot: dict, j: int, text: str, eval_mode: str) -> dict:
 def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int, cfg) -> dict:
     """Verdict from gold; the text sets a right reference CoT (another right sample, else PaLM's) against it."""
     references = [s["text"] for s in siblings if s["correct"] and s["k"] != cot["k"]]
-    palm = palm_cot(dataset, row)
-    if answers.is_correct(dataset, answers.parse_answer(dataset, palm, row["choices"]), row["answer"]):
+    palm, task = palm_cot(dataset, row), tasks.get(dataset)
+    if task.is_correct(task.parse_answer(palm, row["choices"]), row["answer"]):
         references.append(palm)
     reference = references[j % len(references)] if references else None
     text = prompts.reference_evaluation(cot["answer"], reference, row["answer"], cot["correct"])

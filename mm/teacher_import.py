@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mm import answers
+from mm import tasks
 from mm.config import DataConfig
 from mm.data import DataError, load_from_config, read_jsonl, write_jsonl
 from mm.teacher import cot_record, eval_record
@@ -79,7 +79,7 @@ def from_jsonl(dataset: str, train: Sequence[Mapping], lines: Sequence[Mapping],
         k = seen[row["id"]] = seen.get(row["id"], -1) + 1
         answer = None
         if line.get("answer") is not None:
-            answer = answers.parse_answer(dataset, f"The answer is {line['answer']}", row["choices"])
+            answer = tasks.get(dataset).parse_answer(f"The answer is {line['answer']}", row["choices"])
         cot = cot_record(dataset, row, k, str(line["rationale"]).strip(), teacher, "teacher", answer=answer)
         cots.append(cot)
         if line.get("evaluation"):

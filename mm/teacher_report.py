@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mm import answers, teacher
+from mm import answers, tasks, teacher
 from mm.config import TeacherConfig
 from mm.data import read_jsonl
 
@@ -23,11 +23,11 @@ def load_run(out_dir: Path) -> dict[str, pd.DataFrame]:
 def cot_summary(dataset: str, cots: pd.DataFrame, rows: Sequence[Mapping]) -> dict:
     """Accuracy of the first CoT and of the majority of N, coverage, diversity, parse failures, PaLM on the same."""
     sampled = cots[~cots.get("rationalized", pd.Series(False, index=cots.index)).fillna(False).astype(bool)]
-    by_id = {row["id"]: row for row in rows}
+    by_id, task = {row["id"]: row for row in rows}, tasks.get(dataset)
     per_q = sampled.groupby("id", sort=False)
     first = per_q.apply(lambda g: bool(g.sort_values("k")["correct"].iloc[0]), include_groups=False)
     majority = per_q.apply(
-        lambda g: answers.is_correct(dataset, answers.majority_vote(_answers(g["answer"])), g["gold"].iloc[0]),
+        lambda g: task.is_correct(answers.majority_vote(_answers(g["answer"])), g["gold"].iloc[0]),
         include_groups=False)
     diversity = per_q["answer"].agg(lambda a: len({x for x in _answers(a) if x is not None}))
     asked = [by_id[i] for i in first.index]
@@ -40,7 +40,7 @@ def cot_summary(dataset: str, cots: pd.DataFrame, rows: Sequence[Mapping]) -> di
         "cot_accuracy": float(sampled["correct"].mean()),
         "parse_failure_rate": float(1 - sampled["parsed"].mean()),
         "distinct_answers_mean": float(diversity.mean()),
-        "palm_accuracy_same_questions": answers.palm_accuracy(dataset, asked),
+        "palm_accuracy_same_questions": task.palm_accuracy(asked),
         "usable_correct_cots": int(sampled["correct"].sum()),
     }
     if len(sampled) != len(cots):

@@ -5,6 +5,8 @@ import shutil
 import pytest
 
 from mm import data
+from mm.answers import LETTERS
+from mm.tasks import anli1
 
 # Per-split counts from data/raw/README.md (local ANLI: the 1,000-row official dev split cut 900/100).
 EXPECTED_SIZES = {
@@ -41,10 +43,10 @@ def test_splits_do_not_overlap(benchmarks, name):
 
 def test_canonical_answers(benchmarks):
     anli = benchmarks["anli1"]["test"][0]
-    assert anli["answer"] in data.NLI_LABELS and anli["question"].startswith("Premise: ")
+    assert anli["answer"] in anli1.LABELS and anli["question"].startswith("Premise: ")
     cqa = benchmarks["cqa"]["train"][0]
     letter = cqa["answer_key"].lower()
-    assert cqa["answer"] == f"({letter}) {cqa['choices'][data.LETTERS.index(letter)]}"
+    assert cqa["answer"] == f"({letter}) {cqa['choices'][LETTERS.index(letter)]}"
     assert f"({letter}) " in cqa["question"]
     svamp = benchmarks["svamp"]["test"][0]
     assert svamp["answer"] == "450" and svamp["Equation"] == "( 10.0 * 45.0 )"

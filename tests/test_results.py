@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, plots, results
+from mm import config, data, plots, results, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
@@ -69,9 +69,9 @@ def test_report_and_readme_section_are_regenerated(study, tmp_path):
 
 
 def test_one_operation_guess_takes_the_two_largest_numbers():
-    assert results.one_operation_guess("Jack has 12 apples and 30 pears.\nHow many more pears than apples?") == 18
-    assert results.one_operation_guess("There are 3 boxes with 8 pens each.\nHow many pens?") == 24
-    assert results.one_operation_guess("No numbers here?") is None
+    assert tasks.one_operation_guess("Jack has 12 apples and 30 pears.\nHow many more pears than apples?") == 18
+    assert tasks.one_operation_guess("There are 3 boxes with 8 pens each.\nHow many pens?") == 24
+    assert tasks.one_operation_guess("No numbers here?") is None
 
 
 def test_figures_render_from_result_frames(study, tmp_path):
@@ -130,9 +130,9 @@ def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_metho
 def test_most_common_train_answer_counts_cqa_by_letter_and_svamp_adds_the_heuristic():
     train = [{"answer": "(a) pen"}, {"answer": "(a) desk"}, {"answer": "(b) pen"}]
     test = [{"answer": "(a) lamp"}, {"answer": "(c) pen"}]
-    assert results.trivial_baselines("cqa", train, test) == {"most common train answer": 0.5}
+    assert tasks.get("cqa").trivial_baselines(train, test) == {"most common train answer": 0.5}
     question = "Tom has 3 apples and Ann gives him 4. How many does he have now?"  # no keyword: 3 + 4
-    svamp = results.trivial_baselines("svamp", [{"answer": "7"}], [
+    svamp = tasks.get("svamp").trivial_baselines([{"answer": "7"}], [
         {"answer": "7", "question": question}, {"answer": "12", "question": question}])
     assert svamp == {"most common train answer": 0.5, "one operation on the two largest numbers": 0.5}
 

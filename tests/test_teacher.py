@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from mm import config, data, prompts, teacher
+from mm import config, data, prompts, tasks, teacher
 from mm.cache import CompletionCache
 from mm.llm import Completion
 
 
 @pytest.fixture(scope="module")
 def benchmarks():
-    return {name: data.load_benchmark(name) for name in config.DATASETS}
+    return {name: data.load_benchmark(name) for name in tasks.names()}
 
 
-@pytest.mark.parametrize("name", config.DATASETS)
+@pytest.mark.parametrize("name", tasks.names())
 def test_no_valid_or_test_example_enters_a_prompt(benchmarks, name):
     splits = benchmarks[name]
     train = list(splits["train"])
@@ -40,11 +40,10 @@ def test_exemplars_must_come_from_the_train_split_given(benchmarks):
 
 
 def test_svamp_exemplar_cot_ends_with_an_equation_that_parses(benchmarks):
-    from mm import answers
-
+    svamp = tasks.get("svamp")
     for shot in prompts.exemplars("svamp", list(benchmarks["svamp"]["train"]), 4):
         cot = prompts.exemplar_cot("svamp", shot)
-        assert cot.endswith(").") and answers.is_correct("svamp", answers.parse_answer("svamp", cot), shot["answer"])
+        assert cot.endswith(").") and svamp.is_correct(svamp.parse_answer(cot), shot["answer"])
 
 
 def test_reference_evaluation_ends_with_the_verdict_decided_in_code():
