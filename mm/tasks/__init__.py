@@ -53,8 +53,8 @@ class Task:
         return sum(map(self.is_correct, predictions, golds)) / len(golds) if golds else 0.0
 
     def label_of(self, row: Mapping) -> str:
-        """The class a row counts under in label distributions."""
-        return self.answers.key(row["answer"])
+        """The class a row counts under in label distributions (numbers are too many to count as classes)."""
+        return "number" if isinstance(self.answers, answers.NumberAnswers) else self.answers.key(row["answer"])
 
     def answer_sentence(self, row: Mapping) -> str:
         """The closing sentence of a gold CoT: 'So the answer is neutral.' / 'The answer is (28 - 15).'"""

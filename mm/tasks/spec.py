@@ -68,9 +68,9 @@ class SpecTask(Task):
                 raise data.DataError(f"{where}: answer {text!r} is not one of tasks.{self.name}.labels")
             return text.lower()
         if kind == "choice":
-            letter = text.strip("()").lower()
+            letter, options = text.strip("()").lower(), [c.strip().lower() for c in choices]
             index = LETTERS.index(letter) if len(letter) == 1 and letter in LETTERS else (
-                choices.index(text) if text in choices else -1)
+                options.index(text.lower()) if text.lower() in options else -1)
             if not 0 <= index < len(choices):
                 raise data.DataError(f"{where}: answer {text!r} is neither a choice letter nor a choice text")
             return f"({LETTERS[index]}) {choices[index]}"

@@ -20,7 +20,7 @@ class Svamp(Task):
         return {"train": train, "valid": valid, "test": test}
 
     def label_of(self, row: Mapping) -> str:
-        """Problem type (Addition, Subtraction, ...): numbers are too many to count as classes."""
+        """Problem type (Addition, Subtraction, ...)."""
         return row["Type"]
 
 
