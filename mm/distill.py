@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from mm import answers, prompts, tasks
 from mm.config import METHODS, DistillConfig
-from mm.data import subsample
+from mm.files import subsample
 
 
 @dataclass(frozen=True)

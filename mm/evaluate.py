@@ -1,14 +1,12 @@
-"""Using a distilled student at inference: self-consistency, self-evaluation-weighted votes, calibration, abstention."""
+"""A distilled student at inference: sampled CoTs and its own P(correct) of each (scored in mm.selfeval)."""
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-import pandas as pd
 import torch
 
-from mm import answers, decode, prompts, tasks
+from mm import decode, prompts, tasks
 from mm.collate import IGNORE, encode_batch, longest_first_batches, source_text, target_logits, target_text
 
 
@@ -60,54 +58,3 @@ def sample_cots(student, dataset: str, rows: Sequence[Mapping], k: int, temperat
         for i, record in enumerate(records):
             record["p_correct"] = flat[i * k : (i + 1) * k]
     return records
-
-
-def vote(dataset: str, record: Mapping, k: int, weighted: bool = False) -> tuple[str | None, float]:
-    """The answer of the first k samples by (weighted) majority, and its confidence: its share of the votes."""
-    picked = record["answers"][:k]
-    weights = record["p_correct"][:k] if weighted else [1.0] * len(picked)
-    winner = answers.majority_vote(picked, weights)
-    total = sum(w for a, w in zip(picked, weights, strict=True) if a is not None)
-    support = sum(w for a, w in zip(picked, weights, strict=True) if a == winner and a is not None)
-    return winner, (support / total if total > 0 else 0.0)
-
-
-def vote_table(dataset: str, records: Sequence[Mapping], ks: Sequence[int], weighted: bool) -> pd.DataFrame:
-    """Accuracy of the k-sample vote for each k (rows: k, accuracy, weighted)."""
-    rows = []
-    for k in ks:
-        correct = [tasks.get(dataset).is_correct(vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
-        rows.append({"k": k, "accuracy": float(np.mean(correct)), "weighted": weighted})
-    return pd.DataFrame(rows)
-
-
-def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:
-    """ECE with equal-width bins: sum over bins of |accuracy - mean confidence| weighted by the bin's share."""
-    table = reliability_table(confidence, correct, n_bins)
-    n = table["count"].sum()
-    return float((table["count"] / n * (table["accuracy"] - table["confidence"]).abs()).sum()) if n else 0.0
-
-
-def reliability_table(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> pd.DataFrame:
-    """Per non-empty bin: mean confidence, accuracy and count (bins (0, 1/n], ..., ((n-1)/n, 1]; 0 in the first)."""
-    conf = np.asarray(confidence, dtype=float)
-    hit = np.asarray(correct, dtype=float)
-    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-    rows = [{"bin": b, "confidence": conf[bins == b].mean(), "accuracy": hit[bins == b].mean(),
-             "count": int((bins == b).sum())} for b in range(n_bins) if (bins == b).any()]
-    return pd.DataFrame(rows, columns=["bin", "confidence", "accuracy", "count"])
-
-
-def brier_score(confidence: Sequence[float], correct: Sequence[bool]) -> float:
-    return float(np.mean((np.asarray(confidence, float) - np.asarray(correct, float)) ** 2))
-
-
-def risk_coverage(confidence: Sequence[float], correct: Sequence[bool]) -> tuple[pd.DataFrame, float]:
-    """Accuracy when answering only the most confident share of items, for every coverage; and the area under
-    the risk (1 - accuracy) vs coverage curve (AURC, lower is better)."""
-    order = np.argsort(-np.asarray(confidence, float), kind="stable")
-    hit = np.asarray(correct, float)[order]
-    answered = np.arange(1, len(hit) + 1)
-    accuracy = np.cumsum(hit) / answered
-    curve = pd.DataFrame({"coverage": answered / len(hit), "accuracy": accuracy, "risk": 1 - accuracy})
-    return curve, float(curve["risk"].mean()) if len(hit) else 0.0

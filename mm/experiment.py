@@ -10,11 +10,10 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from mm import ROOT, decode, distill, evaluate, student, tasks, train
+from mm import ROOT, decode, distill, evaluate, selfeval, student, tasks, train
 from mm.config import Params
-from mm.data import load_from_config, read_jsonl, subsample, write_jsonl
-
-HOLDOUT_SEED = 0  # valid/test subsets are the same for every method and seed, so results pair up
+from mm.data import load_from_config
+from mm.files import holdout, read_jsonl, write_jsonl
 
 
 def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
@@ -22,10 +21,6 @@ def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list
     folder = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
     read = lambda name: read_jsonl(folder / name) if (folder / name).exists() else []  # noqa: E731
     return read("cots.jsonl"), read("evals.jsonl")
-
-
-def holdout(rows: Sequence[Mapping], n: int | None) -> list[Mapping]:
-    return list(rows) if n is None or n >= len(rows) else subsample(list(rows), n, HOLDOUT_SEED)
 
 
 def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
@@ -87,24 +82,16 @@ def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], v
         params.distill.eval_batch_size, params.distill.bf16, seed, score_verdicts=weighted)]
         for split, rows in splits.items()}
     records = by_split["test"]
-    tables = [evaluate.vote_table(dataset, records, cfg.ks, weighted=False)]
+    tables = [selfeval.vote_table(dataset, records, cfg.ks, weighted=False)]
     if weighted:
-        tables.append(evaluate.vote_table(dataset, records, cfg.ks, weighted=True))
+        tables.append(selfeval.vote_table(dataset, records, cfg.ks, weighted=True))
     metrics = {"n_items": len(records), "temperature": cfg.temperature,
                "vote_accuracy": {f"{'weighted' if w else 'majority'}@{k}": a
                                  for t in tables for k, a, w in t[["k", "accuracy", "weighted"]].itertuples(False)}}
     if weighted:
-        for split, rows in by_split.items():
-            p = [v for r in rows for v in r["p_correct"]]
-            hit = [c for r in rows for c in r["correct"]]
-            suffix = "" if split == "test" else f"_{split}"
-            metrics |= {f"self_eval_ece{suffix}": evaluate.expected_calibration_error(p, hit, cfg.n_bins),
-                        f"self_eval_brier{suffix}": evaluate.brier_score(p, hit)}
-        k, final = max(cfg.ks), [evaluate.vote(dataset, r, max(cfg.ks), weighted=True) for r in records]
-        right = [tasks.get(dataset).is_correct(a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
-        metrics[f"aurc_self_eval@{k}"] = evaluate.risk_coverage([c for _, c in final], right)[1]
-        agreement = [evaluate.vote(dataset, r, k)[1] for r in records]
-        metrics[f"aurc_agreement@{k}"] = evaluate.risk_coverage(agreement, right)[1]
+        metrics |= selfeval.calibration(by_split, cfg.n_bins)
+        k = max(cfg.ks)
+        metrics |= {f"aurc_{by}@{k}": aurc for by, (_, aurc) in selfeval.abstention(dataset, records, k).items()}
     return metrics, [r for rows in by_split.values() for r in rows]
 
 
@@ -123,15 +110,26 @@ def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
     return list(merged.values())
 
 
+# What a checkpoint's weights and its selection history depend on: the modules under data loading, training
+# and validation (tests/test_layers.py keeps this equal to their import closure). Editing a report module (results,
+# plots) or the teacher therefore never throws away a half-done run.
+TRAINING_CODE = ("answers", "arith", "collate", "config", "data", "decode", "distill", "files", "hf_generate", "llm",
+                 "llm_local", "prompts", "student", "tasks", "train")
+
+
 def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:
-    """Fingerprint of everything a checkpoint depends on (settings, teacher data, the package's code), so a resumed
+    """Fingerprint of everything a checkpoint depends on (settings, teacher data, the training code), so a resumed
     run never mixes settings or code versions."""
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py"))))
+    package = Path(__file__).parent
+    code = hashlib.sha256()
+    for name in TRAINING_CODE:  # a module, or a package's files
+        module = package / f"{name}.py"
+        for path in [module] if module.exists() else sorted((package / name).glob("*.py")):
+            code.update(path.read_bytes())
     payload = [dataset, method, seed, dataclasses.asdict(params.distill), dataclasses.asdict(params.student),
                dataclasses.asdict(params.data), len(cots), hashlib.sha256(json.dumps(cots).encode()).hexdigest(),
                code.hexdigest()]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
 
 def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Sequence[Mapping],
                   metrics_file: str | Path, predictions_file: str | Path, samples_file: str | Path) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mm import ROOT, config, evaluate, tasks
-from mm.data import read_jsonl
+from mm import ROOT, config, selfeval
+from mm.files import read_jsonl
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
 # student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
@@ -125,18 +125,12 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
                 by_split[r.get("split", "test")].append(r)
         for split, rows in by_split.items():
             if rows:
-                p = [v for r in rows for v in r["p_correct"]]
-                hit = [c for r in rows for c in r["correct"]]
-                bins.append(evaluate.reliability_table(p, hit, n_bins).assign(dataset=dataset, split=split))
+                bins.append(selfeval.reliability_table(*selfeval.flatten(rows), n_bins).assign(dataset=dataset,
+                                                                                                split=split))
         records = by_split["test"]
-        if not records:
-            continue
-        k = len(records[0]["answers"])
-        for name, weighted in (("self-evaluation (weighted vote share)", True), ("vote agreement", False)):
-            final = [evaluate.vote(dataset, r, k, weighted) for r in records]
-            right = [tasks.get(dataset).is_correct(a, r["gold"]) for (a, _), r in zip(final, records, strict=True)]
-            curve = evaluate.risk_coverage([c for _, c in final], right)[0]
-            curves.append(curve.assign(dataset=dataset, confidence=name))
+        if records:
+            curves += [curve.assign(dataset=dataset, confidence=selfeval.ABSTAIN_BY[by]) for by, (curve, _) in
+                       selfeval.abstention(dataset, records, len(records[0]["answers"])).items()]
     empty = pd.DataFrame()
     return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
 
@@ -211,19 +205,6 @@ def to_markdown(table: pd.DataFrame) -> str:
     body = ["| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
             for i, row in zip(table.index, table.itertuples(index=False), strict=True)]  # keeps each column's type
     return "\n".join([header, rule, *body])
-
-
-def replace_section(path: Path, marker: str, text: str) -> bool:
-    """Rewrite the text between <!-- marker:start --> and <!-- marker:end --> of a file; False if no markers."""
-    if not path.exists():
-        return False
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    content = path.read_text()
-    if start not in content or end not in content:
-        return False
-    head, rest = content.split(start, 1)
-    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
-    return True
 
 
 def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,

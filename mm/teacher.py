@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from mm import answers, config, prompts, tasks
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
-from mm.data import load_from_config, subsample, write_jsonl
+from mm.data import load_from_config
+from mm.files import subsample, write_jsonl
 from mm.llm import Backend, Completion, Job, Sampling
 
 PROBE_SEED = 10_000  # sampling seeds of verdict-probe jobs, apart from CoT seeds

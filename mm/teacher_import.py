@@ -20,7 +20,8 @@ from pathlib import Path
 
 from mm import tasks
 from mm.config import DataConfig
-from mm.data import DataError, load_from_config, read_jsonl, write_jsonl
+from mm.data import load_from_config
+from mm.files import DataError, read_jsonl, write_jsonl
 from mm.teacher import cot_record, eval_record
 
 FORMATS = ("tot", "jsonl")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mm import answers, tasks, teacher
 from mm.config import TeacherConfig
-from mm.data import read_jsonl
+from mm.files import read_jsonl
 
 
 def load_run(out_dir: Path) -> dict[str, pd.DataFrame]:

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from mm import data
+from mm import data, files
 from mm.answers import LETTERS
 from mm.tasks import anli1
 
@@ -29,13 +29,13 @@ def test_split_sizes_match_the_data_readme(benchmarks, name):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SIZES))
 def test_one_schema_for_all_datasets(benchmarks, name):
-    for split in data.SPLITS:
+    for split in files.SPLITS:
         assert COMMON_COLUMNS <= set(benchmarks[name][split].column_names)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SIZES))
 def test_splits_do_not_overlap(benchmarks, name):
-    ids = {split: set(benchmarks[name][split]["id"]) for split in data.SPLITS}
+    ids = {split: set(benchmarks[name][split]["id"]) for split in files.SPLITS}
     assert not ids["train"] & ids["valid"]
     assert not ids["train"] & ids["test"]
     assert not ids["valid"] & ids["test"]
@@ -60,7 +60,7 @@ def test_svamp_gold_comes_from_the_equation(benchmarks):
 
 def test_svamp_valid_uses_the_shipped_index_file(benchmarks, root):
     split = json.loads((root / "data/raw/svamp/train_valid_split.json").read_text())
-    rows = data.read_jsonl(root / "data/raw/svamp/train.jsonl.gz")
+    rows = files.read_jsonl(root / "data/raw/svamp/train.jsonl.gz")
     assert benchmarks["svamp"]["valid"]["id"] == [rows[i]["ID"] for i in split["valid_rows"]]
 
 
@@ -80,7 +80,7 @@ def test_n_train_subsample_is_seeded_and_nested():
 
 
 def test_unknown_dataset_is_rejected():
-    with pytest.raises(data.DataError, match="gsm8k"):
+    with pytest.raises(files.DataError, match="gsm8k"):
         data.load_benchmark("gsm8k")
 
 
@@ -88,8 +88,8 @@ def test_malformed_jsonl_line_names_file_and_line(tmp_path):
     path = tmp_path / "rows.jsonl.gz"
     with gzip.open(path, "wt") as handle:
         handle.write('{"a": 1}\n{"a": 2}\n{"a": \n')
-    with pytest.raises(data.DataError, match=r"rows\.jsonl\.gz:3: malformed JSON"):
-        data.read_jsonl(path)
+    with pytest.raises(files.DataError, match=r"rows\.jsonl\.gz:3: malformed JSON"):
+        files.read_jsonl(path)
 
 
 def test_corrupt_file_fails_its_checksum(tmp_path, root):
@@ -97,5 +97,5 @@ def test_corrupt_file_fails_its_checksum(tmp_path, root):
     shutil.copytree(root / "data/raw/svamp", copy / "svamp")
     shutil.copy(root / "data/raw/SHA256SUMS", copy / "SHA256SUMS")
     (copy / "svamp" / "test.jsonl").write_text('{"tampered": true}\n')
-    with pytest.raises(data.DataError, match="sha256"):
+    with pytest.raises(files.DataError, match="sha256"):
         data.load_benchmark("svamp", data_dir=copy)

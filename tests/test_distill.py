@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from mm import collate, config, data, decode, distill, experiment, student, train
+from mm import collate, config, data, decode, distill, experiment, files, student, train
 from mm.config import DistillConfig, StudentConfig
 
 TINY = {"seq2seq": StudentConfig(kind="seq2seq", name="t5-v1_1-tiny", vocab_size=300),
@@ -189,7 +189,7 @@ def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_param
     monkeypatch.setattr(train, "fit", spy_fit)
     params = dataclasses.replace(params, distill=dataclasses.replace(params.distill, n_test=5))
     teacher_dir = tmp_path / "teacher"
-    data.write_jsonl(teacher_dir / "cots.jsonl", [
+    files.write_jsonl(teacher_dir / "cots.jsonl", [
         {**_cot(r["id"], 0, r["answer"], True), "text": f"{r['palm_rationale']} The answer is ({r['answer']})."}
         for r in list(splits["train"])[:12]])
     metrics, predictions, _ = experiment.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mm import answers, collate, config, evaluate, experiment, student
+from mm import answers, collate, config, evaluate, experiment, selfeval, student
 from mm.config import StudentConfig
 
 
@@ -27,11 +27,11 @@ def test_weighted_vote_can_overturn_the_count():
 
 def test_vote_uses_the_first_k_samples_and_reports_support():
     record = {"answers": ["1", "2", "2", None, "1"], "p_correct": [0.9, 0.1, 0.1, 0.5, 0.9], "gold": "1"}
-    assert evaluate.vote("svamp", record, 1) == ("1", 1.0)
-    assert evaluate.vote("svamp", record, 3) == ("2", pytest.approx(2 / 3))
-    winner, support = evaluate.vote("svamp", record, 3, weighted=True)
+    assert selfeval.vote("svamp", record, 1) == ("1", 1.0)
+    assert selfeval.vote("svamp", record, 3) == ("2", pytest.approx(2 / 3))
+    winner, support = selfeval.vote("svamp", record, 3, weighted=True)
     assert winner == "1" and support == pytest.approx(0.9 / 1.1)
-    table = evaluate.vote_table("svamp", [record], [1, 3, 5], weighted=False)
+    table = selfeval.vote_table("svamp", [record], [1, 3, 5], weighted=False)
     assert table["accuracy"].tolist() == [1.0, 0.0, 1.0]  # k=5: '1' and '2' tie 2-2; '1', seen first, wins
 
 
@@ -40,16 +40,16 @@ def test_expected_calibration_error_by_hand():
     confidence = [0.2, 0.2, 0.9, 0.9, 1.0]
     correct = [True, False, True, True, False]
     expected = 2 / 5 * abs(0.5 - 0.2) + 2 / 5 * abs(1.0 - 0.9) + 1 / 5 * abs(0.0 - 1.0)
-    assert evaluate.expected_calibration_error(confidence, correct, n_bins=10) == pytest.approx(expected)
-    assert evaluate.expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
+    assert selfeval.expected_calibration_error(confidence, correct, n_bins=10) == pytest.approx(expected)
+    assert selfeval.expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
 
 
 def test_brier_score_by_hand():
-    assert evaluate.brier_score([0.8, 0.3], [True, False]) == pytest.approx((0.04 + 0.09) / 2)
+    assert selfeval.brier_score([0.8, 0.3], [True, False]) == pytest.approx((0.04 + 0.09) / 2)
 
 
 def test_risk_coverage_ranks_by_confidence():
-    curve, aurc = evaluate.risk_coverage([0.9, 0.1, 0.8, 0.2], [True, False, True, True])
+    curve, aurc = selfeval.risk_coverage([0.9, 0.1, 0.8, 0.2], [True, False, True, True])
     assert curve["accuracy"].tolist() == [1.0, 1.0, 1.0, 0.75]
     assert aurc == pytest.approx(0.25 / 4)
 

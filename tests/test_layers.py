@@ -8,20 +8,36 @@ import yaml
 from mm import ROOT
 
 # Lower layers first: a module may import only modules listed before it.
-LAYERS = ["config", "arith", "data", "answers", "prompts", "llm", "cache", "llm_openai", "hf_generate", "llm_local",
-          "teacher", "teacher_import", "teacher_report", "student", "collate", "distill", "decode", "train", "evaluate",
-          "experiment", "results", "plots"]
+LAYERS = ["arith", "answers", "files", "tasks", "config", "data", "selfeval", "prompts", "llm", "cache", "llm_openai",
+          "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate", "distill",
+          "decode", "train", "evaluate", "experiment", "results", "plots"]
+
+
+def _source(name: str) -> str:
+    """A module's code; a package (mm/tasks) counts as one module: all its files."""
+    package = ROOT / "mm" / name
+    return "\n".join(p.read_text() for p in sorted(package.glob("*.py"))) if package.is_dir() else (
+        ROOT / "mm" / f"{name}.py").read_text()
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under `if TYPE_CHECKING:` (imports for type hints only)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            continue
+        yield node
+        yield from _runtime_nodes(node)
 
 
 def _mm_imports(source: str) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mm":
             parts = node.module.split(".")
             found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("mm.")}
-    return {name for name in found if (ROOT / "mm" / f"{name}.py").exists()}
+    return {name for name in found if (ROOT / "mm" / f"{name}.py").exists() or (ROOT / "mm" / name).is_dir()}
 
 
 def _closure(modules: set[str]) -> set[str]:
@@ -30,18 +46,21 @@ def _closure(modules: set[str]) -> set[str]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo += _mm_imports((ROOT / "mm" / f"{name}.py").read_text())
+            todo += _mm_imports(_source(name))
     return seen
 
 
+MODULES = sorted({p.stem for p in (ROOT / "mm").glob("*.py")} - {"__init__"}
+                 | {p.parent.name for p in (ROOT / "mm").glob("*/__init__.py")})
+
+
 def test_every_module_has_a_layer():
-    assert {p.stem for p in (ROOT / "mm").glob("*.py")} - {"__init__"} <= set(LAYERS)
+    assert set(MODULES) <= set(LAYERS)
 
 
-@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "mm").glob("*.py") if p.stem != "__init__"))
+@pytest.mark.parametrize("module", MODULES)
 def test_imports_go_to_lower_layers_only(module):
-    upward = {m for m in _mm_imports((ROOT / "mm" / f"{module}.py").read_text())
-              if LAYERS.index(m) >= LAYERS.index(module)}
+    upward = {m for m in _mm_imports(_source(module)) - {module} if LAYERS.index(m) >= LAYERS.index(module)}
     assert not upward, f"mm/{module}.py imports {upward} from its own or a higher layer"
 
 
@@ -55,8 +74,17 @@ def _stages():
 
 
 @pytest.mark.parametrize("stage, notebook, deps", list(_stages()))
-def test_stage_deps_cover_every_module_the_notebook_runs(stage, notebook, deps):
+def test_stage_deps_are_exactly_the_modules_the_notebook_runs(stage, notebook, deps):
     cells = json.loads((ROOT / notebook).read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    needed = {f"mm/{m}.py" for m in _closure(_mm_imports(code))} | {"mm/__init__.py"}
-    assert needed <= set(deps), f"stage {stage} lacks deps {sorted(needed - set(deps))}"
+    needed = {f"mm/{m}" if (ROOT / "mm" / m).is_dir() else f"mm/{m}.py" for m in _closure(_mm_imports(code))}
+    needed |= {"mm/__init__.py"}
+    declared = {d for d in deps if d.startswith("mm/")}
+    assert needed <= declared, f"stage {stage} lacks deps {sorted(needed - declared)}"
+    assert declared <= needed, f"stage {stage} declares modules it never imports: {sorted(declared - needed)}"
+
+
+def test_resume_key_hashes_exactly_the_training_code():
+    from mm import experiment
+
+    assert set(experiment.TRAINING_CODE) == _closure({"data", "distill", "train", "student", "decode"})

@@ -72,3 +72,9 @@ def test_notebook_runs_in_smoke_profile(notebook, smoke_params, smoke_teacher_di
     for name, path in overrides.items():
         if name.endswith("_file") and name != "params_file":
             assert (tmp_path / path).exists(), f"{notebook.name} did not write {name}"
+    executed = (tmp_path / notebook.name).read_text()
+    assert "site-packages" not in executed  # no warning naming this machine's paths (committed runs/ are re-run)
+    if "plots." in notebook.read_text():  # figures render inline, not only into files
+        cells = json.loads(executed)["cells"]
+        assert any("image/png" in out.get("data", {}) for c in cells for out in c.get("outputs", []))
+

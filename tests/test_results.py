@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, plots, results, tasks
+from mm import config, files, plots, results, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
@@ -14,7 +14,7 @@ def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
     if sc:
         metrics["self_consistency"] = {"vote_accuracy": sc}
     path.write_text(json.dumps(metrics))
-    data.write_jsonl(root / "predictions" / dataset / method / f"seed{seed}.jsonl",
+    files.write_jsonl(root / "predictions" / dataset / method / f"seed{seed}.jsonl",
                      [{"id": f"i{i}", "predict_correct": c} for i, c in enumerate(correct)])
 
 
@@ -54,18 +54,12 @@ def test_vote_frame_turns_self_consistency_columns_into_rows(study):
     assert votes.query("vote == 'weighted' and k == 3")["accuracy"].item() == 0.7
 
 
-def test_report_and_readme_section_are_regenerated(study, tmp_path):
+def test_report_is_regenerated(study):
     frame = results.load_metrics(study)
     reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
     boot = results.bootstrap_table(["svamp"], ["finetune_gold", "mind_mirror"], root=study)
     text = results.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:start -->\nSTALE\n<!-- results:end -->\ntail\n")
-    assert results.replace_section(readme, "results", text)
-    content = readme.read_text()
-    assert "STALE" not in content and content.startswith("intro") and content.endswith("tail\n")
-    assert not results.replace_section(tmp_path / "missing.md", "results", text)
 
 
 def test_one_operation_guess_takes_the_two_largest_numbers():
@@ -110,7 +104,7 @@ def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_metho
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"dataset": "svamp", "method": method, "seed": seed, "ablation": name,
                                     "test_accuracy": accuracy, "pairs_cot": 10 + seed, "wall_seconds": 60.0 * seed}))
-    data.write_jsonl(study / "ablations" / "predictions" / "svamp" / "cots1" / "seed0.jsonl",
+    files.write_jsonl(study / "ablations" / "predictions" / "svamp" / "cots1" / "seed0.jsonl",
                      [{"id": f"i{i}", "predict_correct": c, "explain_correct": c}
                       for i, c in enumerate([True, False, True, False])])
     table = results.ablation_table(results.ablation_frame(study), study)
@@ -143,7 +137,7 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
                {"id": "t0", "gold": "1", "answers": ["1", "1"], "correct": [True, True], "p_correct": [0.8, 0.7],
                 "split": "test"},
                {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
-    data.write_jsonl(study / "predictions" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
+    files.write_jsonl(study / "predictions" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
     bins, curves = results.self_eval_frames(study, n_bins=2)
     assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, experiment, results, tasks, teacher
+from mm import config, data, experiment, files, results, tasks, teacher
 
 TEMPLATES = [  # (question, operator, rationale): 40 generated word problems
     ("Tom has {a} apples and buys {b} more. How many apples does he have now?", "+",
@@ -15,6 +15,12 @@ TEMPLATES = [  # (question, operator, rationale): 40 generated word problems
     ("There are {a} boxes with {b} pens each. How many pens are there?", "*",
      "Each of the {a} boxes has {b} pens, so there are {a} * {b} = {c} pens."),
 ]
+
+
+@pytest.fixture(autouse=True)
+def own_registry(monkeypatch):
+    """Tasks registered here stay here: other tests iterate over the registered names."""
+    monkeypatch.setattr(tasks, "_registered", {})
 
 
 def _write_arithmetic(folder):
@@ -41,14 +47,14 @@ def arith_params(tmp_path, smoke_params):
 def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_params, tmp_path):
     task = tasks.get("arith")
     splits = data.load_from_config("arith", arith_params.data)
-    assert [len(splits[s]) for s in data.SPLITS] == [28, 6, 6]
+    assert [len(splits[s]) for s in files.SPLITS] == [28, 6, 6]
     row = splits["train"][0]
     assert row["answer"] == "12" and task.gold_target(row) == "10 + 2" and task.palm_accuracy(splits["train"]) == 1
     assert task.answer_sentence(row) == "The answer is (10 + 2)."
 
     out = tmp_path / "teacher"
     run = teacher.generate("arith", list(splits["train"]), arith_params.teacher, out)  # smoke: the rows' rationales
-    cots = data.read_jsonl(out / "cots.jsonl")
+    cots = files.read_jsonl(out / "cots.jsonl")
     assert run["n_questions"] == 25 and all(c["correct"] for c in cots)  # 28 train less the 3 exemplars
 
     metrics, predictions, _ = experiment.run("arith", "mind_mirror", 0, arith_params, tmp_path / "run", out)
@@ -61,14 +67,14 @@ def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_par
 
 
 def test_own_label_and_choice_rows_load_in_canonical_form(tmp_path):
-    files = {}
+    paths = {}
     for split in ("train", "valid", "test"):
         path = tmp_path / f"{split}.jsonl"
         path.write_text(json.dumps({"id": f"{split}1", "text": "Is it?", "gold": "Yes", "options": ["no", "yes"]})
                         + "\n")
-        files[split] = str(path)
-    label = config.TaskSpec(**files, answer="label", labels=["yes", "no"], question_field="text", answer_field="gold")
-    choice = config.TaskSpec(**files, answer="choice", choices_field="options", question_field="text",
+        paths[split] = str(path)
+    label = config.TaskSpec(**paths, answer="label", labels=["yes", "no"], question_field="text", answer_field="gold")
+    choice = config.TaskSpec(**paths, answer="choice", choices_field="options", question_field="text",
                              answer_field="gold")
     tasks.register({"yesno": label, "pick": choice})
     assert data.load_benchmark("yesno")["test"][0]["answer"] == "yes"
@@ -92,14 +98,15 @@ def test_bad_specs_fail_at_load_naming_the_key(tmp_path, arith_params):
 
 
 def test_bad_rows_fail_at_load_naming_file_line_and_field(tmp_path):
-    files = {}
+    paths = {}
     for split in ("train", "valid", "test"):
         path = tmp_path / f"{split}.jsonl"
-        path.write_text('{"id": "a", "question": "q", "answer": "yes"}\n{"id": "b", "question": "q", "answer": "maybe"}\n')
-        files[split] = str(path)
-    tasks.register({"yn": config.TaskSpec(**files, answer="label", labels=["yes", "no"])})
-    with pytest.raises(data.DataError, match=r"train.jsonl:2: answer 'maybe' is not one of tasks.yn.labels"):
+        path.write_text('{"id": "a", "question": "q", "answer": "yes"}\n'
+                        '{"id": "b", "question": "q", "answer": "maybe"}\n')
+        paths[split] = str(path)
+    tasks.register({"yn": config.TaskSpec(**paths, answer="label", labels=["yes", "no"])})
+    with pytest.raises(files.DataError, match=r"train.jsonl:2: answer 'maybe' is not one of tasks.yn.labels"):
         data.load_benchmark("yn")
     (tmp_path / "train.jsonl").write_text('{"id": "a", "answer": "yes"}\n')
-    with pytest.raises(data.DataError, match=r"train.jsonl:1: no field 'question'"):
+    with pytest.raises(files.DataError, match=r"train.jsonl:1: no field 'question'"):
         data.load_benchmark("yn")

@@ -18,10 +18,10 @@ from mm.llm import Completion
 
 @pytest.fixture(scope="module")
 def benchmarks():
-    return {name: data.load_benchmark(name) for name in tasks.names()}
+    return {name: data.load_benchmark(name) for name in tasks.builtin()}
 
 
-@pytest.mark.parametrize("name", tasks.names())
+@pytest.mark.parametrize("name", tasks.builtin())
 def test_no_valid_or_test_example_enters_a_prompt(benchmarks, name):
     splits = benchmarks[name]
     train = list(splits["train"])

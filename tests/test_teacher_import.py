@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from mm import ROOT, data
-from mm.data import DataError
+from mm import ROOT, data, files
+from mm.files import DataError
 from mm.teacher_import import import_outputs, tot_question
 
 SAMPLE = ROOT / "data" / "raw" / "minds_mirror_samples" / "svamp_tree1" / "llm" / "train_CoT_0.json"
@@ -15,10 +15,10 @@ def test_the_official_release_sample_imports_with_its_own_verdicts(tmp_path):
     assert report | {"unmatched_examples": []} == {
         "questions": 2, "unmatched": 0, "unmatched_examples": [], "cots": 10, "cots_parsed": 10, "cots_correct": 10,
         "evals": 50, "verdicts_parsed": 50, "verdicts_right": 48}  # gpt-3.5 calls two right CoTs of Faye's wrong
-    cots = data.read_jsonl(tmp_path / "cots.jsonl")
+    cots = files.read_jsonl(tmp_path / "cots.jsonl")
     assert {c["answer"] for c in cots if c["id"] == cots[0]["id"]} == {"42"}
     assert cots[0]["teacher"] == "gpt-3.5-turbo" and cots[0]["eval_mode"] == "teacher"
-    evals = data.read_jsonl(tmp_path / "evals.jsonl")
+    evals = files.read_jsonl(tmp_path / "evals.jsonl")
     assert [(e["k"], e["j"]) for e in evals[:6]] == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0)]
 
 
@@ -41,7 +41,7 @@ def test_a_written_tot_file_maps_choices_reports_unmatched_and_near_miss_verdict
     report = import_outputs("cqa", tmp_path / "tot.json", "tot", tmp_path, "t")
     assert (report["questions"], report["unmatched"], report["cots_correct"]) == (1, 1, 1)
     assert (report["verdicts_parsed"], report["verdicts_right"]) == (2, 2)
-    assert [c["answer"] for c in data.read_jsonl(tmp_path / "cots.jsonl")][0] == row["answer"]
+    assert [c["answer"] for c in files.read_jsonl(tmp_path / "cots.jsonl")][0] == row["answer"]
 
 
 def test_plain_jsonl_with_answers_and_evaluations(tmp_path):
@@ -55,7 +55,7 @@ def test_plain_jsonl_with_answers_and_evaluations(tmp_path):
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     report = import_outputs("anli1", tmp_path / "in.jsonl", "jsonl", tmp_path, "t")
     assert (report["questions"], report["cots"], report["cots_parsed"], report["unmatched"]) == (2, 3, 2, 1)
-    cots = data.read_jsonl(tmp_path / "cots.jsonl")
+    cots = files.read_jsonl(tmp_path / "cots.jsonl")
     assert [(c["id"], c["k"], c["correct"]) for c in cots][:1] == [(a["id"], 0, True)]
     assert report["evals"] == report["verdicts_right"] == 1
 

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mm import data
+from mm import files
 from mm.answers import LabelAnswers
-from mm.config import DataConfig
 from mm.tasks import Task
+
+if TYPE_CHECKING:
+    from mm.config import DataConfig
 
 LABELS = ("entailment", "neutral", "contradiction")  # HF `anli` label ids 0, 1, 2
 
@@ -20,10 +23,10 @@ class Anli(Task):
         cut once into train/valid; `data.source: hub` reads HF `anli` train_r1/dev_r1/test_r1 instead."""
         if cfg.source == "hub":
             return _from_hub(data_dir)
-        pool = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "anli1" / "valid.jsonl.gz", data_dir))]
+        pool = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "anli1" / "valid.jsonl.gz", data_dir))]
         order = np.random.default_rng(cfg.split_seed).permutation(len(pool))
         n_valid = math.ceil(cfg.anli_valid_fraction * len(pool))
-        test = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "anli1" / "test.jsonl.gz", data_dir))]
+        test = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "anli1" / "test.jsonl.gz", data_dir))]
         return {"train": [pool[i] for i in order[n_valid:]], "valid": [pool[i] for i in order[:n_valid]], "test": test}
 
 
@@ -39,14 +42,14 @@ def _from_hub(data_dir: Path) -> dict[str, list[dict]]:
     from datasets import load_dataset
 
     hub = load_dataset("anli")
-    read = lambda name: data.read_jsonl(data.verified(data_dir / "anli1" / name, data_dir))  # noqa: E731
+    read = lambda name: files.read_jsonl(files.verified(data_dir / "anli1" / name, data_dir))  # noqa: E731
     out = {}
     pairs = (("train", "train_r1", "train_palm_only.jsonl.gz"), ("valid", "dev_r1", "valid.jsonl.gz"),
              ("test", "test_r1", "test.jsonl.gz"))
     for split, hub_split, palm_file in pairs:
         rows, palm = list(hub[hub_split]), read(palm_file)
         if len(rows) != len(palm):
-            raise data.DataError(f"hub anli {hub_split} has {len(rows)} rows, the PaLM file has {len(palm)}")
+            raise files.DataError(f"hub anli {hub_split} has {len(rows)} rows, the PaLM file has {len(palm)}")
         palm_fields = ({k: v for k, v in p.items() if k.startswith("palm_")} for p in palm)
         out[split] = [_row({**row, **fields}) for row, fields in zip(rows, palm_fields, strict=True)]
     return out

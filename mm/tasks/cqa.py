@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mm import data
+from mm import files
 from mm.answers import LETTERS, ChoiceAnswers
-from mm.config import DataConfig
 from mm.tasks import Task, choice_question
+
+if TYPE_CHECKING:
+    from mm.config import DataConfig
 
 
 class Cqa(Task):
     def load(self, data_dir: Path, cfg: DataConfig) -> dict[str, list[dict]]:
         """The shipped train split cut into train/valid by the shipped split file; the official dev set is test."""
-        rows = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "cqa" / "train.jsonl.gz", data_dir))]
-        train, valid = data.split_rows(rows, data.verified(data_dir / "cqa" / "train_valid_split.json", data_dir))
-        test = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "cqa" / "test.jsonl.gz", data_dir))]
+        rows = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "cqa" / "train.jsonl.gz", data_dir))]
+        train, valid = files.split_rows(rows, files.verified(data_dir / "cqa" / "train_valid_split.json", data_dir))
+        test = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "cqa" / "test.jsonl.gz", data_dir))]
         return {"train": train, "valid": valid, "test": test}
 
 

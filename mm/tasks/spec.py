@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mm import ROOT, data
+from mm import ROOT, files
 from mm.answers import KINDS, LETTERS, LabelAnswers
 from mm.arith import EquationError, evaluate_equation, format_number
-from mm.config import DataConfig, TaskSpec
 from mm.tasks import Task, choice_question
+
+if TYPE_CHECKING:
+    from mm.config import DataConfig, TaskSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,15 +28,15 @@ class SpecTask(Task):
 
     def load(self, data_dir: Path, cfg: DataConfig) -> dict[str, list[dict]]:
         splits = {}
-        for split in data.SPLITS:
+        for split in files.SPLITS:
             path = ROOT / getattr(self.spec, split)
             if not path.exists():
-                raise data.DataError(f"{path}: missing (tasks.{self.name}.{split} in params.yaml)")
-            splits[split] = [self._row(row, f"{path}:{n}") for n, row in enumerate(data.read_jsonl(path), start=1)]
+                raise files.DataError(f"{path}: missing (tasks.{self.name}.{split} in params.yaml)")
+            splits[split] = [self._row(row, f"{path}:{n}") for n, row in enumerate(files.read_jsonl(path), start=1)]
         ids = [row["id"] for rows in splits.values() for row in rows]
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
-            raise data.DataError(f"tasks.{self.name}: id {duplicate!r} appears twice across train/valid/test")
+            raise files.DataError(f"tasks.{self.name}: id {duplicate!r} appears twice across train/valid/test")
         return splits
 
     def _row(self, row: Mapping, where: str) -> dict:
@@ -43,14 +46,14 @@ class SpecTask(Task):
             if name in row:
                 return row[name]
             if required:
-                raise data.DataError(f"{where}: no field {name!r} (tasks.{self.name} reads it)")
+                raise files.DataError(f"{where}: no field {name!r} (tasks.{self.name} reads it)")
             return None
 
         question, choices = str(field(spec.question_field)), []
         if spec.answer == "choice":
             choices = field(spec.choices_field)
             if not (isinstance(choices, list) and 2 <= len(choices) <= len(LETTERS)):
-                raise data.DataError(f"{where}: {spec.choices_field!r} must be a list of 2-{len(LETTERS)} texts")
+                raise files.DataError(f"{where}: {spec.choices_field!r} must be a list of 2-{len(LETTERS)} texts")
             choices = [str(c) for c in choices]
             question = choice_question(question, choices)
         answer = self._canonical(field(spec.answer_field, spec.answer != "equation"), row, choices, where)
@@ -65,17 +68,17 @@ class SpecTask(Task):
         kind, text = self.spec.answer, "" if value is None else str(value).strip()
         if kind == "label":
             if text.lower() not in self.answers.labels:
-                raise data.DataError(f"{where}: answer {text!r} is not one of tasks.{self.name}.labels")
+                raise files.DataError(f"{where}: answer {text!r} is not one of tasks.{self.name}.labels")
             return text.lower()
         if kind == "choice":
             letter, options = text.strip("()").lower(), [c.strip().lower() for c in choices]
             index = LETTERS.index(letter) if len(letter) == 1 and letter in LETTERS else (
                 options.index(text.lower()) if text.lower() in options else -1)
             if not 0 <= index < len(choices):
-                raise data.DataError(f"{where}: answer {text!r} is neither a choice letter nor a choice text")
+                raise files.DataError(f"{where}: answer {text!r} is neither a choice letter nor a choice text")
             return f"({LETTERS[index]}) {choices[index]}"
         try:
             number = float(text) if text else evaluate_equation(str(row.get(self.spec.equation_field or "", "")))
         except (ValueError, EquationError):
-            raise data.DataError(f"{where}: answer {text!r} is not a number (nor is there an equation)") from None
+            raise files.DataError(f"{where}: answer {text!r} is not a number (nor is there an equation)") from None
         return format_number(number)

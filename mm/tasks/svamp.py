@@ -3,20 +3,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mm import data
+from mm import files
 from mm.answers import NumberAnswers
 from mm.arith import evaluate_equation, format_number
-from mm.config import DataConfig
 from mm.tasks import Task
+
+if TYPE_CHECKING:
+    from mm.config import DataConfig
 
 
 class Svamp(Task):
     def load(self, data_dir: Path, cfg: DataConfig) -> dict[str, list[dict]]:
         """The shipped train split cut into train/valid by the shipped split file, and the 200-question test set."""
-        rows = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "svamp" / "train.jsonl.gz", data_dir))]
-        train, valid = data.split_rows(rows, data.verified(data_dir / "svamp" / "train_valid_split.json", data_dir))
-        test = [_row(r) for r in data.read_jsonl(data.verified(data_dir / "svamp" / "test.jsonl", data_dir))]
+        rows = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "svamp" / "train.jsonl.gz", data_dir))]
+        train, valid = files.split_rows(rows, files.verified(data_dir / "svamp" / "train_valid_split.json", data_dir))
+        test = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "svamp" / "test.jsonl", data_dir))]
         return {"train": train, "valid": valid, "test": test}
 
     def label_of(self, row: Mapping) -> str:
