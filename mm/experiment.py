@@ -13,7 +13,7 @@ from transformers import set_seed
 from mm import ROOT, decode, distill, evaluate, selfeval, student, tasks, train
 from mm.config import Params
 from mm.data import load_from_config
-from mm.files import holdout, read_jsonl, write_jsonl
+from mm.files import holdout, read_jsonl, write_json, write_jsonl
 
 
 def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
@@ -134,7 +134,6 @@ def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence
 def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Sequence[Mapping],
                   metrics_file: str | Path, predictions_file: str | Path, samples_file: str | Path) -> None:
     """Metrics JSON, test predictions and self-consistency samples (always written, possibly empty)."""
-    Path(metrics_file).parent.mkdir(parents=True, exist_ok=True)
-    Path(metrics_file).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(metrics_file, metrics)
     write_jsonl(Path(predictions_file), predictions)
     write_jsonl(Path(samples_file), samples)

@@ -38,6 +38,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def write_json(path: str | Path, record: Mapping) -> None:
+    """A metrics/report JSON file (indent 2, trailing newline), written atomically like write_jsonl."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(partial, path)
+
+
 def write_jsonl(path: Path, records: Sequence[Mapping]) -> None:
     """Atomic write: a crash leaves the previous file, never half of a new one."""
     path.parent.mkdir(parents=True, exist_ok=True)

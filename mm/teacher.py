@@ -46,7 +46,29 @@ class ReplayBackend:
         yield from ()
 
 
-def make_backend(cfg: TeacherConfig, cache_path: Path) -> Backend:
+class PalmBackend:
+    """The shipped PaLM-540B CoT of each question (the release's `palm_output`, or a task's own `rationale`), served as
+    the completion of that question's prompt: no model, so the smoke profile and tests run the whole stage in
+    seconds. It writes CoTs only; it cannot judge them."""
+
+    name = "palm"
+    judges = False
+
+    def __init__(self, dataset: str, questions: Sequence[Mapping]):
+        self.model = "PaLM-540B"
+        self.by_turn = {prompts.user_turn(dataset, row["question"]): palm_cot(dataset, row) for row in questions}
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[Completion]:
+        for job in jobs:
+            text = self.by_turn.get(job.messages[-1]["content"])
+            if text is None:
+                raise ValueError("the palm backend answers only the CoT prompts of its questions, not evaluations")
+            yield Completion(job.key, text)
+
+
+def make_backend(cfg: TeacherConfig, cache_path: Path, dataset: str = "", questions: Sequence[Mapping] = ()) -> Backend:
+    if cfg.backend == "palm":
+        return PalmBackend(dataset, questions)
     if cfg.backend == "local":
         from mm.llm_local import LocalBackend
 
@@ -137,7 +159,7 @@ def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir
     cached_before = len(cache)
     started = time.perf_counter()
     questions = teacher_questions(dataset, train, cfg)
-    backend = None if cfg.backend == "palm" else make_backend(cfg, cache.path)  # loaded once, used by every step
+    backend = make_backend(cfg, cache.path, dataset, questions)  # loaded once, used by every step
     used: dict[str, Completion] = {}
     cots = _generate_cots(dataset, train, questions, cfg, backend, _Recording(cache, used))
     evals = _generate_evals(dataset, questions, cots, cfg, backend, _Recording(cache, used))
@@ -179,8 +201,6 @@ def cot_record(dataset: str, row: Mapping, k: int, text: str, teacher: str, eval
 
 def _generate_cots(dataset, train, questions, cfg, backend, cache) -> list[dict]:
     who = teacher_name(cfg)
-    if backend is None:  # the palm backend: one CoT per question, the shipped PaLM-540B output
-        return [cot_record(dataset, row, 0, palm_cot(dataset, row), who, cfg.eval_mode) for row in questions]
     shots = prompts.exemplars(dataset, train, cfg.n_shots)
     planned = [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
                for row in questions for k in range(cfg.n_cots)]
@@ -210,8 +230,8 @@ def _generate_evals(dataset, questions, cots, cfg, backend, cache) -> list[dict]
     if cfg.eval_mode == "reference":
         return [_reference_eval(dataset, row, cot, by_question[row["id"]], j, cfg)
                 for row in questions for cot in by_question.get(row["id"], []) for j in range(cfg.n_evals)]
-    if backend is None:
-        raise ValueError("teacher.eval_mode=teacher needs a generating backend; the palm backend has no evaluations")
+    if not getattr(backend, "judges", True):
+        raise ValueError(f"teacher.eval_mode=teacher needs a backend that judges; {backend.name} writes CoTs only")
     return _teacher_evals(questions, cots, range(cfg.n_evals), cfg, backend, cache, f"{dataset} self-evals")
 
 
@@ -226,7 +246,7 @@ def _teacher_evals(questions, cots, js, cfg, backend, cache, desc: str, mode: st
 
 def _probe_verdicts(questions, cots, cfg, backend, cache) -> list[dict]:
     """Reference mode: let the teacher judge a balanced sample of CoTs, so the report shows how well it can."""
-    if cfg.eval_mode != "reference" or backend is None or cfg.verdict_probe == 0:
+    if cfg.eval_mode != "reference" or not getattr(backend, "judges", True) or cfg.verdict_probe == 0:
         return []
     half = cfg.verdict_probe // 2
     right = [c for c in cots if c["correct"]][:half]

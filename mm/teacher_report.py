@@ -1,7 +1,6 @@
 """What a teacher run is worth: CoT accuracy, diversity, parse failures, verdict quality, tokens and cost."""
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -83,9 +82,3 @@ def report(dataset: str, out_dir: Path, rows: Sequence[Mapping], cfg: TeacherCon
     metrics["teacher_verdict_probe"] = verdict_quality(run["verdict_probe"])[0]
     metrics["usage"] = usage
     return metrics
-
-
-def write_metrics(metrics: Mapping, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
