@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -96,6 +97,8 @@ class StudentConfig:
 
 
 METHODS = ("finetune_gold", "distill_label", "step_by_step", "mind_mirror")
+DEFAULT_STUDENT = "smollm2"  # the profile that is params.yaml's own `student:` (ablations change one thing against it)
+PROFILE_SECTIONS = ("student", "distill", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -109,19 +112,23 @@ class DistillConfig:
     alpha: float = 0.5  # loss = alpha * predict + (1 - alpha) * explain
     filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
     self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
-    steps: int = 60  # optimiser steps of the answer/CoT stage (every method)
-    self_eval_steps: int = 20  # optimiser steps of mind_mirror's self-evaluation stage
-    batch_size: int = 8  # questions per step (multi-task: each gives a predict and an explain sequence)
+    epochs: float = 5.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
+    self_eval_epochs: float = 1.0  # passes over mind_mirror's self-evaluation pairs (not validated: no early stop)
+    self_eval_pairs_per_question: int | None = None  # balanced subsample of (CoT, evaluation) pairs; None = all
+    batch_size: int = 8  # pairs per step (multi-task: each gives a predict and an explain sequence)
     grad_accum: int = 1
     lr: float = 1e-4
     warmup_fraction: float = 0.1
     weight_decay: float = 0.0
-    bf16: bool = True  # autocast; on CPU too where it helps (1.6-2.7x per step measured here)
-    eval_every: int = 20  # validation (generate, parse, score) every this many steps, and at the end
+    bf16: bool | Literal["auto"] = "auto"  # autocast; auto: where bf16 is fast (GPU, AMX, AVX512-BF16), fp32 else
+    evals_per_epoch: int = 4  # validations of the final stage per epoch (and at its end)
+    patience: int = 6  # stop the final stage after this many validations without a new best
     save_every: int = 20  # resumable checkpoint every this many steps
     n_valid: int | None = 100  # valid questions used for selection; None = all
-    n_test: int | None = 200  # test questions scored once at the end; None = the whole test split
+    n_test: int | None = None  # test items of the predict head, scored once at the end; None = the whole split
+    n_test_explain: int | None = 300  # a fixed subset of them for the explain head (generation is costlier)
     select_head: Literal["predict", "explain"] = "predict"  # head whose valid accuracy picks the checkpoint
+    choice_score: Literal["mean", "sum"] = "mean"  # options ranked by mean or summed log-probability of their tokens
     max_new_tokens_predict: int = 24
     max_new_tokens_explain: int = 96
     eval_batch_size: int = 64
@@ -131,11 +138,11 @@ class DistillConfig:
         _require(0 < self.train_fraction <= 1, "distill.train_fraction", "must be in (0, 1]")
         _require(0 <= self.warmup_fraction < 1, "distill.warmup_fraction", "must be in [0, 1)")
         _require(self.lr > 0, "distill.lr", "must be positive")
-        for name in ("n_cots", "n_evals", "steps", "batch_size", "grad_accum", "eval_every", "save_every",
-                     "max_new_tokens_predict", "max_new_tokens_explain", "eval_batch_size"):
+        for name in ("n_cots", "n_evals", "epochs", "batch_size", "grad_accum", "evals_per_epoch", "patience",
+                     "save_every", "max_new_tokens_predict", "max_new_tokens_explain", "eval_batch_size"):
             _require(getattr(self, name) > 0, f"distill.{name}", "must be positive")
-        _require(self.self_eval_steps >= 0, "distill.self_eval_steps", "must be >= 0")
-        for name in ("n_train", "n_valid", "n_test"):
+        _require(self.self_eval_epochs >= 0, "distill.self_eval_epochs", "must be >= 0")
+        for name in ("n_train", "n_valid", "n_test", "n_test_explain", "self_eval_pairs_per_question"):
             value = getattr(self, name)
             _require(value is None or value > 0, f"distill.{name}", "must be positive or null")
 
@@ -164,6 +171,7 @@ class StudyConfig:
     datasets: list[str] = field(default_factory=lambda: ["anli1", "cqa", "svamp"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    students: list[str] = field(default_factory=lambda: [DEFAULT_STUDENT])  # profiles (the `students:` section)
 
     def check(self) -> None:
         for name in self.methods:
@@ -206,6 +214,9 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     tasks: dict[str, TaskSpec] = field(default_factory=dict)  # your own benchmarks, by name
+    # Student profiles by name: overlays of `student:`/`distill:`/`evaluate:` keys for the distill stage's student axis
+    students: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
+        DEFAULT_STUDENT: {}, "qwen_lora": {"student": {"name": "qwen2.5-0.5b", "lora_r": 16}, "distill": {"lr": 3e-4}}})
 
 
 ABLATIONS = ROOT / "ablations" / "ablations.yaml"
@@ -227,6 +238,24 @@ def load_params(path: str | Path = PARAMS, overrides: dict[str, Any] | None = No
             raw[section] = {**(raw.get(section) or {}), **values} if isinstance(values, dict) else values
     source = " + ".join(str(p) for p in layers) + (" + overrides" if overrides else "")
     return parse_params(raw, source=source)
+
+
+def load_run_params(path: str | Path = PARAMS, student: str = "", ablation: str = "") -> tuple[str | None, Params,
+                                                                                            dict[str, Any]]:
+    """Params of one distill run: params.yaml (or a recipe over it), then a student profile, then an ablation's
+    overrides. Returns the ablation's method (None without one), the params, and the overrides applied."""
+    overrides: dict[str, dict[str, Any]] = {}
+    if student:
+        profiles = load_params(path).students
+        if student not in profiles:
+            raise ParamsError(f"{path}: no student profile {student!r}; known: {sorted(profiles)}")
+        overrides = {section: dict(values) for section, values in profiles[student].items()}
+    method = None
+    if ablation:
+        method, changes = load_ablation(ablation)
+        for section, values in changes.items():
+            overrides[section] = {**overrides.get(section, {}), **values}
+    return method, load_params(path, overrides), overrides
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
@@ -264,11 +293,23 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         try:
             if name == "tasks":
                 built[name] = _build_tasks(raw.get(name) or {})
+            elif name == "students":
+                built[name] = raw.get(name) or {DEFAULT_STUDENT: {}}
+                _check_type(built[name], cls, name)
             else:
                 built[name] = _build(cls, raw.get(name) or {}, name)
         except ParamsError as err:
             raise ParamsError(f"{source}: {err}") from None
     params = Params(**built)
+    for name, overlay in params.students.items():
+        unknown = sorted(set(overlay) - set(PROFILE_SECTIONS))
+        if unknown:
+            raise ParamsError(f"{source}: students.{name}: section {unknown[0]!r} cannot be set per student; "
+                              f"known: {PROFILE_SECTIONS}")
+    missing = [name for name in params.study.students if name not in params.students]
+    if missing:
+        raise ParamsError(f"{source}: 'study.students' names unknown profile {missing[0]!r}; known: "
+                          f"{sorted(params.students)}")
     tasks.register(params.tasks)
     known = tasks.names()
     used = [("study.datasets", n) for n in params.study.datasets] + [
@@ -352,6 +393,8 @@ def check_all(out: Path | None = None) -> str:
     recipes = sorted((ROOT / "recipes").glob("*.yaml"))
     for path in [PARAMS, *recipes]:
         load_params(path)
+    for name in load_params(PARAMS).students:
+        load_run_params(PARAMS, student=name)
     ablations = yaml.safe_load(ABLATIONS.read_text()) if ABLATIONS.exists() else {}
     for name in ablations:
         _, overrides = load_ablation(name)
@@ -365,7 +408,34 @@ def check_all(out: Path | None = None) -> str:
     return f"valid: params.yaml, {len(recipes)} recipes laid over it, {len(ablations)} ablations\n"
 
 
-if __name__ == "__main__":
+def as_set_args(recipe: str | Path) -> list[str]:
+    """A recipe as `dvc exp run` arguments (`-S section.key=value` per key it names), after checking it laid over
+    params.yaml: DVC then runs the pipeline with exactly the values `load_params(recipe)` gives, no file copied."""
+    path = Path(recipe) if Path(recipe).is_absolute() else ROOT / recipe
+    load_params(path)
+    layer = yaml.safe_load(path.read_text()) or {}
+    args = []
+    for section, values in layer.items():
+        whole = not isinstance(values, dict) or section in ("tasks", "students")  # name -> spec: set as one value
+        for key, value in [(None, values)] if whole else values.items():
+            name = section if key is None else f"{section}.{key}"
+            args += ["-S", f"{name}={json.dumps(value)}"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m mm.config [OUT]` validates every profile (the `check` stage); `python -m mm.config --as-set RECIPE`
+    prints a recipe as `dvc exp run` arguments (shell-quoted, for xargs):
+    `python -m mm.config --as-set recipes/quick.yaml | xargs dvc exp run --temp`."""
+    import shlex
     import sys
 
-    print(check_all(Path(sys.argv[1]) if len(sys.argv) > 1 else None), end="")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--as-set"]:
+        print(" ".join(shlex.quote(arg) for arg in as_set_args(argv[1])))
+    else:
+        print(check_all(Path(argv[0]) if argv else None), end="")
+
+
+if __name__ == "__main__":
+    main()

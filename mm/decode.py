@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from mm import tasks
-from mm.collate import longest_first_batches, source_text
+from mm.collate import IGNORE, encode_batch, longest_first_batches, source_text, target_logits, target_text
 
 
 def generate(student, sources: Sequence[str], max_new_tokens: int, batch_size: int = 32,
@@ -46,6 +46,60 @@ def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, tempera
         tokenizer.padding_side = "right"
         model.train(was_training)
     return [outputs[i] for i in range(len(sources))]
+
+
+@torch.inference_mode()
+def option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 32,
+                    bf16: bool = True, max_source: int = 512, max_target: int = 64) -> list[list[tuple[float, int]]]:
+    """For each source, each of its options as the target: (summed log-probability of the option's tokens and its end
+    token, how many tokens). Rank classification as in lm-eval-harness; batched longest-first, in input order."""
+    model, kind = student.model, student.kind
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    flat = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
+    texts = [sources[i] + options[i][j] for i, j in flat]
+    scores: dict[int, tuple[float, int]] = {}
+    try:
+        for index in longest_first_batches(texts, batch_size):
+            batch = encode_batch(student.tokenizer, kind, [sources[flat[n][0]] for n in index],
+                                 [target_text(options[flat[n][0]][flat[n][1]], kind) for n in index], max_source,
+                                 max_target)
+            with autocast:
+                logits, labels = target_logits(model, {k: v.to(device) for k, v in batch.items()}, kind == "causal")
+            mask = labels != IGNORE
+            picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            sums, counts = (picked * mask).sum(-1).tolist(), mask.sum(-1).tolist()
+            scores |= {n: (s, int(c)) for n, s, c in zip(index, sums, counts, strict=True)}
+    finally:
+        model.train(was_training)
+    nested: list[list[tuple[float, int]]] = [[] for _ in sources]
+    for n, (i, _) in enumerate(flat):
+        nested[i].append(scores[n])
+    return nested
+
+
+def choose(student, dataset: str, rows: Sequence[Mapping], score: str = "mean", batch_size: int = 32,
+           bf16: bool = True, max_source: int = 512, max_target: int = 64) -> list[dict]:
+    """The predict head on a task with options: each row's most likely option (by mean or summed token log-probability),
+    as `predict` records, with both rankings' picks kept (`pick_mean`, `pick_sum`) for the report."""
+    task = tasks.get(dataset)
+    options = [task.options(row) for row in rows]
+    sources = [source_text("predict", row["question"], student.kind) for row in rows]
+    records = []
+    for row, opts, scored in zip(rows, options, option_logprobs(student, sources, options, batch_size, bf16, max_source,
+                                                                max_target), strict=True):
+        picks = {"sum": max(range(len(opts)), key=lambda j: scored[j][0]),
+                 "mean": max(range(len(opts)), key=lambda j: scored[j][0] / scored[j][1])}
+        output = opts[picks[score]]
+        parsed = parse_head(dataset, "predict", output, row["choices"])
+        records.append({"id": row["id"], "head": "predict", "output": output, "answer": parsed, "gold": row["answer"],
+                        "correct": task.is_correct(parsed, row["answer"]),
+                        **{f"pick_{name}_correct": task.is_correct(parse_head(dataset, "predict", opts[j],
+                                                                              row["choices"]), row["answer"])
+                           for name, j in picks.items()}})
+    return records
 
 
 def parse_head(dataset: str, head: str, output: str, choices: Sequence[str]) -> str | None:

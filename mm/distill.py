@@ -1,6 +1,8 @@
 """The four methods as training data: which (question, answer, rationale) pairs each stage of each method sees."""
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,13 +23,20 @@ class Pair:
 
 @dataclass(frozen=True)
 class Stage:
-    """A training stage: its pairs, its optimiser steps, and whether it is the one selected on valid."""
+    """A training stage: its pairs, its optimiser steps (at most), and whether it is the one selected on valid."""
 
     name: str
     pairs: list[Pair]
     steps: int
     alpha: float
     selected: bool
+    steps_per_epoch: int = 1  # optimiser steps per pass over the pairs: validation and early stopping count in these
+
+
+def stage(name: str, pairs: list[Pair], epochs: float, alpha: float, selected: bool, cfg: DistillConfig) -> Stage:
+    """A stage of `epochs` passes over its pairs (a fraction of a pass allowed), in optimiser steps."""
+    per_epoch = math.ceil(len(pairs) / (cfg.batch_size * cfg.grad_accum))
+    return Stage(name, pairs, max(1, math.ceil(epochs * per_epoch)), alpha, selected, per_epoch)
 
 
 class MethodError(ValueError):
@@ -59,9 +68,9 @@ def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Seque
     cots = [c for c in cots if c["id"] in ids]
     if method == "finetune_gold":
         pairs = [Pair(row["id"], row["question"], task.gold_target(row)) for row in rows]
-        return [Stage("answer", pairs, cfg.steps, 1.0, True)]
+        return [stage("answer", pairs, cfg.epochs, 1.0, True, cfg)]
     if method == "distill_label":
-        return [Stage("answer", _majority_pairs(dataset, by_id, cots, cfg), cfg.steps, 1.0, True)]
+        return [stage("answer", _majority_pairs(dataset, by_id, cots, cfg), cfg.epochs, 1.0, True, cfg)]
     usable = usable_cots(cots, cfg)
     if method == "step_by_step":
         first: dict[str, Mapping] = {}
@@ -71,10 +80,10 @@ def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Seque
     elif method != "mind_mirror":
         raise MethodError(f"unknown method {method!r}; known: {METHODS}")
     pairs = [Pair(c["id"], by_id[c["id"]]["question"], task.cot_target(c), c["text"].strip()) for c in usable]
-    stages = [Stage("cot", _nonempty(pairs, method), cfg.steps, cfg.alpha, True)]
-    if method == "mind_mirror" and cfg.self_eval and cfg.self_eval_steps > 0:
-        stages.insert(0, Stage("self_eval", _self_eval_pairs(by_id, cots, evals, cfg), cfg.self_eval_steps,
-                               cfg.alpha, False))
+    stages = [stage("cot", _nonempty(pairs, method), cfg.epochs, cfg.alpha, True, cfg)]
+    if method == "mind_mirror" and cfg.self_eval and cfg.self_eval_epochs > 0:
+        stages.insert(0, stage("self_eval", _self_eval_pairs(by_id, cots, evals, cfg), cfg.self_eval_epochs,
+                               cfg.alpha, False, cfg))
     return stages
 
 
@@ -98,11 +107,24 @@ def _self_eval_pairs(by_id: Mapping, cots: Sequence[Mapping], evals: Sequence[Ma
                      cfg: DistillConfig) -> list[Pair]:
     """mind_mirror stage 1: judge a teacher CoT (right or wrong) -> its verdict word and evaluation text."""
     text = {(c["id"], c["k"]): c["text"] for c in cots if c["k"] < cfg.n_cots}
+    kept = [e for e in evals if (e["id"], e["k"]) in text and e["j"] < cfg.n_evals and e["verdict"] is not None]
+    if cfg.self_eval_pairs_per_question is not None:
+        kept = _balanced_per_question(kept, cfg.self_eval_pairs_per_question)
     pairs = [Pair(e["id"], prompts.self_eval_question(by_id[e["id"]]["question"], text[(e["id"], e["k"])]),
-                  e["verdict"], e["text"].strip())
-             for e in evals if (e["id"], e["k"]) in text and e["j"] < cfg.n_evals and e["verdict"] is not None]
+                  e["verdict"], e["text"].strip()) for e in kept]
     return _nonempty(pairs, "mind_mirror self-evaluation")
 
+
+def _balanced_per_question(evals: Sequence[Mapping], n: int) -> list[Mapping]:
+    """At most n evaluations per question, taken in turn from its verdicts (correct, wrong, ...) so both are seen."""
+    by_question: dict[str, dict[str, list[Mapping]]] = {}
+    for e in evals:
+        by_question.setdefault(e["id"], {}).setdefault(e["verdict"], []).append(e)
+    kept = []
+    for verdicts in by_question.values():
+        turns = itertools.zip_longest(*(verdicts[v] for v in sorted(verdicts)))
+        kept += [e for turn in turns for e in turn if e is not None][:n]
+    return kept
 
 def _nonempty(pairs: list[Pair], what: str) -> list[Pair]:
     if not pairs:

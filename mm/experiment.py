@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from transformers import set_seed
 from mm import ROOT, decode, distill, evaluate, selfeval, student, tasks, train
 from mm.config import Params
 from mm.data import load_from_config
-from mm.files import holdout, read_jsonl, write_json, write_jsonl
+from mm.files import balanced_holdout, holdout, read_jsonl, write_json, write_jsonl
+from mm.hf_generate import bf16_is_fast
 
 
 def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
@@ -30,7 +32,10 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     Returns metrics, per-item test predictions, and per-item self-consistency samples (empty when off).
     """
     started = time.perf_counter()
-    cfg = params.distill
+    cfg = dataclasses.replace(params.distill, bf16=bf16_is_fast() if params.distill.bf16 == "auto"
+                              else params.distill.bf16)
+    params = dataclasses.replace(params, distill=cfg)  # this machine's answer to bf16 "auto", in the key and metrics
+    task = tasks.get(dataset)
     set_seed(seed)
     splits = load_from_config(dataset, params.data)
     cots, evals = teacher_outputs(dataset, teacher_dir)
@@ -40,25 +45,37 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     model = student.build_student(params.student, texts)
     heads = ["predict"] + (["explain"] if stages[-1].alpha < 1 else [])
     select_head = cfg.select_head if cfg.select_head in heads else "predict"
-    valid = holdout(splits["valid"], cfg.n_valid)
+    valid = balanced_holdout(splits["valid"], cfg.n_valid, task.label_of) if task.options(splits["valid"][0]) else (
+        holdout(splits["valid"], cfg.n_valid))
 
     def validate(candidate) -> float:
-        return decode.accuracy(score(candidate, dataset, valid, select_head, cfg))
+        return decode.accuracy(score(candidate, dataset, valid, select_head, params))
 
     fitted = train.fit(model, stages, cfg, params.student, out_dir, validate, seed, run_key(dataset, method, seed,
                                                                                          params, cots))
     best = student.load_student(Path(out_dir) / train.BEST, params.student.kind)
     test = holdout(splits["test"], cfg.n_test)  # read only now: selection is over
-    by_head = {head: score(best, dataset, test, head, cfg) for head in heads}
+    subset = holdout(test, cfg.n_test_explain)  # generation on a fixed subset of the same items
+    by_head = {"predict": score(best, dataset, test, "predict", params)}
+    if "explain" in heads:
+        by_head["explain"] = score(best, dataset, subset, "explain", params)
+    final = stages[-1]
     metrics = {
         "dataset": dataset, "method": method, "seed": seed,
         "test_accuracy": decode.accuracy(by_head["predict"]),
         **({"test_accuracy_explain": decode.accuracy(by_head["explain"])} if "explain" in by_head else {}),
+        **choice_accuracies(best, dataset, test, subset, by_head["predict"], params),
         "val_accuracy": fitted["best_valid_accuracy"], "select_head": select_head,
-        "majority_baseline": tasks.get(dataset).majority_baseline(list(splits["train"]), test),  # whole train split
-        "n_test": len(test), "n_valid": len(valid), "n_train_questions": len(rows), **distill.data_counts(stages),
-        "steps": fitted["steps"], "best_step": fitted["best_step"], "train_seconds": fitted["train_seconds"],
-        "student": params.student.name, "student_kind": params.student.kind,
+        "valid_labels": dict(Counter(task.label_of(r) for r in valid)) if task.options(valid[0]) else {},
+        "majority_baseline": task.majority_baseline(list(splits["train"]), test),  # whole train split
+        "n_test": len(test), "n_test_explain": len(subset) if "explain" in heads else 0, "n_valid": len(valid),
+        "n_train_questions": len(rows), **distill.data_counts(stages),
+        "epochs_cap": cfg.epochs, "epochs_trained": round(_final_steps(fitted, stages) / final.steps_per_epoch, 3),
+        "best_epoch": _best_epoch(fitted), "stopped_early": fitted["stopped_early"], "steps": fitted["steps"],
+        "best_step": fitted["best_step"], "tokens_seen": fitted["tokens_seen"],
+        "train_seconds": fitted["train_seconds"],
+        "bf16": cfg.bf16, "student": params.student.name, "student_kind": params.student.kind,
+        "trainable_parameters": student.count_parameters(best.model)["trainable"],
         "teacher": "gold labels" if method == "finetune_gold" else cots[0]["teacher"], "history": fitted["history"],
     }
     samples = []
@@ -68,6 +85,31 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     train.discard_checkpoint(out_dir)  # finished: a re-run trains afresh instead of resuming a finished run
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     return metrics, merge_predictions(by_head), samples
+
+
+def _final_steps(fitted: Mapping, stages: Sequence[distill.Stage]) -> int:
+    """Optimiser steps the final (selected) stage took: all steps less those of the stages before it."""
+    return fitted["steps"] - sum(s.steps for s in stages[:-1])
+
+
+def _best_epoch(fitted: Mapping) -> float | None:
+    """Epoch of the final stage at which the selected checkpoint was validated (None without validation)."""
+    best = [h for h in fitted["history"] if h["valid_accuracy"] == fitted["best_valid_accuracy"]]
+    return best[0]["epoch"] if best else None
+
+
+def choice_accuracies(best, dataset: str, test: Sequence[Mapping], subset: Sequence[Mapping],
+                      predicted: Sequence[Mapping], params: Params) -> dict[str, float]:
+    """On a task with options: test accuracy of each ranking (mean, sum of token log-probabilities; the one in
+    `distill.choice_score` is `test_accuracy`), and of the predict head generating its answer freely (on the subset)."""
+    if not tasks.get(dataset).options(test[0]):
+        return {}
+    cfg = params.distill
+    generated = decode.predict(best, dataset, subset, "predict", cfg.max_new_tokens_predict, cfg.eval_batch_size,
+                               cfg.bf16)
+    return {"test_accuracy_rank_mean": sum(r["pick_mean_correct"] for r in predicted) / len(predicted),
+            "test_accuracy_rank_sum": sum(r["pick_sum_correct"] for r in predicted) / len(predicted),
+            "test_accuracy_generate": decode.accuracy(generated)}
 
 
 def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], valid: Sequence[Mapping],
@@ -95,7 +137,13 @@ def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], v
     return metrics, [r for rows in by_split.values() for r in rows]
 
 
-def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, cfg) -> list[dict]:
+def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, params: Params) -> list[dict]:
+    """One record per row. The predict head of a task with options ranks them by likelihood; otherwise it, and the
+    explain head always, generate greedily and the answer is parsed from the text."""
+    cfg, student_cfg = params.distill, params.student
+    if head == "predict" and tasks.get(dataset).options(rows[0]):
+        return decode.choose(candidate, dataset, rows, cfg.choice_score, cfg.eval_batch_size, cfg.bf16,
+                             student_cfg.max_source_tokens, student_cfg.max_target_tokens)
     tokens = cfg.max_new_tokens_predict if head == "predict" else cfg.max_new_tokens_explain
     return decode.predict(candidate, dataset, rows, head, tokens, cfg.eval_batch_size, cfg.bf16)
 

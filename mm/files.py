@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,18 @@ def subsample(rows: list[dict], n: int, seed: int) -> list[dict]:
 def holdout(rows: Sequence[Mapping], n: int | None) -> list[Mapping]:
     """The first n valid/test rows of a fixed permutation: the same for every method and seed, so results pair up."""
     return list(rows) if n is None or n >= len(rows) else subsample(list(rows), n, HOLDOUT_SEED)
+
+
+def balanced_holdout(rows: Sequence[Mapping], n: int | None, key: Callable[[Mapping], str]) -> list[Mapping]:
+    """n rows taken in turn from each class (`key`), each class in a fixed permutation's order, kept in original
+    order: a selection set whose answers are not skewed (an always-'(a)' student cannot win it)."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    classes: dict[str, list[int]] = {}
+    for i in np.random.default_rng(HOLDOUT_SEED).permutation(len(rows)).tolist():
+        classes.setdefault(key(rows[i]), []).append(i)
+    turns = itertools.zip_longest(*(classes[c] for c in sorted(classes)))
+    return [rows[i] for i in sorted([i for turn in turns for i in turn if i is not None][:n])]
 
 
 def split_rows(rows: list[dict], split_file: Path) -> tuple[list[dict], list[dict]]:

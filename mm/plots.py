@@ -26,13 +26,15 @@ def input_length_histogram(frame: pd.DataFrame, path: str | Path) -> plt.Figure:
 
 
 def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str | Path) -> plt.Figure:
-    """Test accuracy per dataset and method (bars: mean over seeds, dots: seeds), dashed: trivial baselines."""
-    grid = sns.catplot(frame, x="method", y="test_accuracy", col="dataset", kind="bar", errorbar="sd", height=3.2,
+    """Test accuracy per setting (dataset, student) and method (bars: mean over seeds, dots: seeds), dashed: trivial
+    baselines."""
+    grid = sns.catplot(frame, x="method", y="test_accuracy", col="setting", kind="bar", errorbar="sd", height=3.2,
                        aspect=1.1, sharey=False, alpha=0.7)
-    for dataset, ax in grid.axes_dict.items():
-        sns.stripplot(frame[frame["dataset"] == dataset], x="method", y="test_accuracy", ax=ax, color="black", size=3,
+    for panel, ax in grid.axes_dict.items():
+        runs = frame[frame["setting"] == panel]
+        sns.stripplot(runs, x="method", y="test_accuracy", ax=ax, color="black", size=3,
                       jitter=False)  # seaborn jitters with the global RNG: figures would differ run to run
-        for _, row in baselines[baselines["dataset"] == dataset].iterrows():
+        for _, row in baselines[baselines["dataset"] == runs["dataset"].iloc[0]].iterrows():
             ax.axhline(row["accuracy"], ls="--", lw=1, color="gray")
         ax.tick_params(axis="x", rotation=30)
     grid.set_axis_labels("", "test accuracy")
@@ -41,7 +43,7 @@ def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str |
 
 def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Self-consistency: accuracy of the k-sample vote, majority vs self-evaluation-weighted."""
-    grid = sns.relplot(votes, x="k", y="accuracy", hue="vote", style="method", col="dataset", kind="line",
+    grid = sns.relplot(votes, x="k", y="accuracy", hue="vote", style="method", col="setting", kind="line",
                        marker="o", errorbar="sd", height=3, facet_kws={"sharey": False})
     return _save(grid.figure, path)
 
@@ -49,7 +51,7 @@ def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
 def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Student self-evaluation: accuracy per confidence bin against the diagonal, per split (from
     results.self_eval_frames)."""
-    grid = sns.relplot(table, x="confidence", y="accuracy", size="count", hue="split", col="dataset", height=3,
+    grid = sns.relplot(table, x="confidence", y="accuracy", size="count", hue="split", col="setting", height=3,
                        sizes=(20, 200))
     for ax in grid.axes.flat:
         ax.plot([0, 1], [0, 1], ls="--", color="gray", lw=1)
@@ -60,7 +62,7 @@ def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
 
 def risk_coverage_curves(curves: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Accuracy vs coverage when abstaining on the least confident items, per confidence source."""
-    grid = sns.relplot(curves, x="coverage", y="accuracy", hue="confidence", col="dataset", kind="line", height=3,
+    grid = sns.relplot(curves, x="coverage", y="accuracy", hue="confidence", col="setting", kind="line", height=3,
                        errorbar="sd", facet_kws={"sharey": False})  # sd, not a random bootstrap: same PNG each run
     return _save(grid.figure, path)
 

@@ -36,21 +36,33 @@ REFERENCE = "reference"  # the ablation name of the default run that every ablat
 
 
 def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
-    """One row per committed run: metrics/<kind>/<dataset>/<method or ablation>/seed<k>.json, with its
-    self-consistency vote accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns."""
+    """One row per committed run: metrics/distill/<student profile>/<dataset>/<method>/seed<k>.json (ablations:
+    metrics/ablations/<dataset>/<ablation>/seed<k>.json, the default profile), with its self-consistency vote
+    accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, and its `setting`."""
     rows = []
-    for path in sorted((root / "metrics" / kind).glob("*/*/seed*.json")):
+    pattern = "*/*/*/seed*.json" if kind == "distill" else "*/*/seed*.json"
+    for path in sorted((root / "metrics" / kind).glob(pattern)):
         metrics = json.loads(path.read_text())
         consistency = metrics.get("self_consistency", {})
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+                    | {"profile": path.parts[-4] if kind == "distill" else config.DEFAULT_STUDENT}
                     | {f"sc.{k}": v for k, v in consistency.get("vote_accuracy", {}).items()}
                     | {f"cal.{k}": v for k, v in consistency.items() if k.startswith(("self_eval_", "aurc_"))})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["setting"] = [setting(d, p) for d, p in zip(frame["dataset"], frame["profile"], strict=True)]
+    return frame
+
+
+def setting(dataset: str, profile: str) -> str:
+    """A table column / figure panel: the dataset, with the student profile unless it is the default one."""
+    return dataset if profile == config.DEFAULT_STUDENT else f"{dataset} · {profile}"
 
 
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
-    """dataset x method: 'mean ± std (n)' in percent over seeds; one seed has no spread, so just 'value (1)'."""
-    return frame.groupby(["method", "dataset"])[column].agg(_percent_cell).unstack("dataset")
+    """setting (dataset, and student when several) x method: 'mean ± std (n)' in percent over seeds; one seed has
+    no spread, so just 'value (1)'."""
+    return frame.groupby(["method", "setting"])[column].agg(_percent_cell).unstack("setting")
 
 
 def _percent_cell(values: pd.Series) -> str:
@@ -74,9 +86,10 @@ def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, s
     return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n": int(len(a))}
 
 
-def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict") -> tuple[list, list]:
-    """Correctness of two methods on the same test items, pooled over the seeds both have."""
-    folder = root / "predictions" / dataset
+def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict",
+                 profile: str = config.DEFAULT_STUDENT) -> tuple[list, list]:
+    """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have."""
+    folder = root / "predictions" / profile / dataset
     return paired_correctness(folder / method, folder / baseline, head)
 
 
@@ -104,11 +117,11 @@ def difference_cell(mine: Sequence[bool], theirs: Sequence[bool]) -> str:
 
 
 def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Self-consistency columns (sc.majority@k, sc.weighted@k) as rows: dataset, method, seed, vote, k, accuracy."""
+    """Self-consistency columns (sc.majority@k, sc.weighted@k) as rows: setting, method, seed, vote, k, accuracy."""
     columns = [c for c in frame.columns if c.startswith("sc.")]
     if not columns:
-        return pd.DataFrame(columns=["dataset", "method", "seed", "vote", "k", "accuracy"])
-    long = frame.melt(id_vars=["dataset", "method", "seed"], value_vars=columns, value_name="accuracy").dropna()
+        return pd.DataFrame(columns=["setting", "method", "seed", "vote", "k", "accuracy"])
+    long = frame.melt(id_vars=["setting", "method", "seed"], value_vars=columns, value_name="accuracy").dropna()
     long[["vote", "k"]] = long["variable"].str.removeprefix("sc.").str.split("@", expand=True)
     long["k"] = long["k"].astype(int)
     return long.drop(columns="variable")
@@ -118,18 +131,19 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
     """From mind_mirror self-consistency samples: reliability bins per dataset and split (valid, test), and
     risk-coverage curves on test items."""
     bins, curves = [], []
-    for path in sorted((root / "predictions").glob("*/mind_mirror/seed*.samples.jsonl")):
+    for path in sorted((root / "predictions").glob("*/*/mind_mirror/seed*.samples.jsonl")):
         dataset, by_split = path.parts[-3], {"valid": [], "test": []}
+        panel = setting(dataset, path.parts[-4])
         for r in read_jsonl(path):
             if "p_correct" in r:
                 by_split[r.get("split", "test")].append(r)
         for split, rows in by_split.items():
             if rows:
-                bins.append(selfeval.reliability_table(*selfeval.flatten(rows), n_bins).assign(dataset=dataset,
+                bins.append(selfeval.reliability_table(*selfeval.flatten(rows), n_bins).assign(setting=panel,
                                                                                                 split=split))
         records = by_split["test"]
         if records:
-            curves += [curve.assign(dataset=dataset, confidence=selfeval.ABSTAIN_BY[by]) for by, (curve, _) in
+            curves += [curve.assign(setting=panel, confidence=selfeval.ABSTAIN_BY[by]) for by, (curve, _) in
                        selfeval.abstention(dataset, records, len(records[0]["answers"])).items()]
     empty = pd.DataFrame()
     return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
@@ -142,9 +156,9 @@ def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.Da
     runs = frame[frame["method"] == method].dropna(subset=columns, how="all") if columns else pd.DataFrame()
     if runs.empty:
         return pd.DataFrame()
-    table = runs.groupby("dataset")[columns].mean().round(3)
+    table = runs.groupby("setting")[columns].mean().round(3)
     table.columns = [c.removeprefix("cal.") for c in columns]
-    table["seeds"] = runs.groupby("dataset").size()
+    table["seeds"] = runs.groupby("setting").size()
     names = {"self_eval_ece_valid": "ECE valid", "self_eval_ece": "ECE test", "self_eval_brier_valid": "Brier valid",
              "self_eval_brier": "Brier test"}
     names |= {c: c.replace("aurc_self_eval", "AURC self-eval").replace("aurc_agreement", "AURC agreement")
@@ -171,8 +185,7 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
         "verdicts": verdicts,
         "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
         "student": f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})",
-        "training": f"{distill.self_eval_steps} steps self-evaluation + {distill.steps} steps CoTs, lr {distill.lr:g}, "
-                    f"batch {distill.batch_size * distill.grad_accum}",
+        "training": _training(frame, distill),
         "train questions": per_dataset("n_train_questions"),
         "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
                                  f"{f'up to {distill.n_valid}' if distill.n_valid else 'all'} valid questions"),
@@ -185,6 +198,18 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
     return table
 
 
+def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
+    """The committed runs' schedule: epochs with early stopping, or (runs of the earlier profile) fixed steps."""
+    batch = f"lr {distill.lr:g}, batch {distill.batch_size * distill.grad_accum}"
+    if "epochs_cap" in frame and frame["epochs_cap"].notna().all():
+        trained = frame["epochs_trained"]
+        return (f"{distill.self_eval_epochs:g} epochs self-evaluation + at most {distill.epochs:g} epochs CoTs, early "
+                f"stopping (patience {distill.patience} validations; {trained.min():g}-{trained.max():g} epochs "
+                f"trained), {batch}")
+    steps = ", ".join(str(int(s)) for s in sorted(frame["steps"].dropna().unique())) if "steps" in frame else "?"
+    return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"
+
+
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     """Teacher CoT accuracy (first sample, majority of N) beside the best mean student accuracy, per dataset."""
     rows = []
@@ -193,8 +218,8 @@ def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
         for key in ("first_cot_accuracy", "majority_accuracy", "palm_accuracy_same_questions"):
             rows.append({"dataset": teacher["dataset"], "who": f"teacher: {key}", "accuracy": teacher[key]})
     if not frame.empty:
-        means = frame.groupby(["dataset", "method"])["test_accuracy"].mean().reset_index()
-        rows += [{"dataset": d, "who": f"student: {m}", "accuracy": a} for d, m, a in means.itertuples(False)]
+        means = frame.groupby(["dataset", "profile", "method"])["test_accuracy"].mean().reset_index()
+        rows += [{"dataset": d, "who": f"{p}: {m}", "accuracy": a} for d, p, m, a in means.itertuples(False)]
     return pd.DataFrame(rows)
 
 
@@ -207,16 +232,18 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,
-                    target: str = "mind_mirror") -> pd.DataFrame:
-    """mind_mirror minus each baseline, paired on test items pooled over seeds, with 95% bootstrap intervals."""
+def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT, target: str = "mind_mirror",
+                    profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
+    """mind_mirror minus each baseline, per student profile, paired on test items pooled over seeds, with 95%
+    bootstrap intervals."""
     rows = []
-    for dataset in datasets:
-        for baseline in [m for m in methods if m != target]:
-            mine, theirs = paired_items(root, dataset, target, baseline)
-            if mine:
-                rows.append({"dataset": dataset, "baseline": baseline, "n items": len(mine),
-                             "difference (points)": difference_cell(mine, theirs)})
+    for profile in profiles:
+        for dataset in datasets:
+            for baseline in [m for m in methods if m != target]:
+                mine, theirs = paired_items(root, dataset, target, baseline, profile=profile)
+                if mine:
+                    rows.append({"dataset": dataset, "student": profile, "baseline": baseline, "n items": len(mine),
+                                 "difference (points)": difference_cell(mine, theirs)})
     return pd.DataFrame(rows)
 
 
@@ -248,7 +275,8 @@ def ablation_frame(root: Path = ROOT) -> pd.DataFrame:
         return ablations
     runs = load_metrics(root, "distill")
     reference = runs[runs["method"].isin(ablations["method"]) & runs["dataset"].isin(ablations["dataset"])
-                     & runs["seed"].isin(ablations["seed"])] if not runs.empty else runs
+                     & runs["seed"].isin(ablations["seed"])
+                     & (runs["profile"] == config.DEFAULT_STUDENT)] if not runs.empty else runs
     names = [REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}" for method in reference["method"]]
     return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
 
@@ -306,7 +334,7 @@ def _ablation_differences(root: Path, dataset: str, name: str, method: str) -> d
     if name.startswith(REFERENCE):
         return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
     mine = root / "ablations" / "predictions" / dataset / name
-    theirs = root / "predictions" / dataset / method
+    theirs = root / "predictions" / config.DEFAULT_STUDENT / dataset / method
     return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head))
             for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 

@@ -77,12 +77,13 @@ def _read_state(out_dir: Path, run_key: str) -> dict:
         shutil.rmtree(out_dir / LAST)
         shutil.rmtree(out_dir / BEST, ignore_errors=True)
     return {"run_key": run_key, "stage": 0, "step": 0, "global_step": 0, "best": -1.0, "best_step": None,
-            "history": [], "seconds": 0.0}
+            "since_best": 0, "stopped_early": False, "tokens": 0, "history": [], "seconds": 0.0}
 
 
 def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: StudentConfig, out_dir: str | Path,
         validate: Callable[[object], float], seed: int = 0, run_key: str = "") -> dict:
-    """Train stage after stage; validate the selected stage every eval_every steps and keep the best in out/best.
+    """Train stage after stage. The selected stage is validated evals_per_epoch times per epoch and at its end; the
+    best goes to out/best, and the stage stops early after `patience` validations without a new best.
 
     Resumable: every save_every steps the model, optimiser, scheduler and RNG go to out/last, and a new call
     with the same run_key continues from there. Only `validate` sees held-out data; the test split never.
@@ -91,8 +92,8 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
 
     out_dir = Path(out_dir)
     state = _read_state(out_dir, run_key)
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", gradient_accumulation_steps=cfg.grad_accum,
-                              cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 is True else "no",  # "auto": resolved by the caller
+                              gradient_accumulation_steps=cfg.grad_accum, cpu=not torch.cuda.is_available())
     live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
                 report=None)
     started = time.perf_counter() - state["seconds"]
@@ -115,9 +116,10 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
         elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
             _load_weights(accelerator.unwrap_model(model), out_dir / LAST / state["checkpoint"])
         model.train()
-        step = first
+        step, eval_every = first, max(1, stage.steps_per_epoch // cfg.evals_per_epoch)
         bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
         for micro, batch in enumerate(loader, start=1):
+            state["tokens"] += sum(int(part["attention_mask"].sum()) for part in batch.values() if part is not None)
             with accelerator.accumulate(model):
                 loss = multitask_loss(model, batch, stage.alpha, student.kind == "causal")
                 accelerator.backward(loss)
@@ -132,26 +134,34 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             bar.set_postfix(loss=f"{loss.item():.3f}")
             live.log_metric(f"train/loss_{stage.name}", loss.item())
             last_step = step == stage.steps
-            if stage.selected and (step % cfg.eval_every == 0 or last_step) and accelerator.is_main_process:
+            if stage.selected and (step % eval_every == 0 or last_step) and accelerator.is_main_process:
                 student.model = accelerator.unwrap_model(model)
                 accuracy = validate(student)
                 live.log_metric("valid/accuracy", accuracy)
-                state["history"].append({"stage": stage.name, "step": step, "valid_accuracy": accuracy,
+                epoch = round(step / stage.steps_per_epoch, 3)
+                state["history"].append({"stage": stage.name, "step": step, "epoch": epoch, "valid_accuracy": accuracy,
                                          "loss": loss.item()})
                 if accuracy > state["best"]:
-                    state.update(best=accuracy, best_step=state["global_step"])
+                    state.update(best=accuracy, best_step=state["global_step"], since_best=0)
                     student.save(out_dir / BEST)
+                else:
+                    state["since_best"] += 1
+                if state["since_best"] >= cfg.patience and not last_step:
+                    last_step = state["stopped_early"] = True
             live.next_step()
             if step % cfg.save_every == 0 or last_step:
                 state.update(stage=index + 1 if last_step else index, step=0 if last_step else step,
                              seconds=time.perf_counter() - started)
                 _save(accelerator, out_dir, state)
+            if last_step:
+                break
         bar.close()
         student.model = accelerator.unwrap_model(model)
         accelerator.free_memory()
     live.end()
     return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
-            "steps": state["global_step"], "train_seconds": round(time.perf_counter() - started, 1)}
+            "steps": state["global_step"], "stopped_early": state["stopped_early"], "tokens_seen": state["tokens"],
+            "train_seconds": round(time.perf_counter() - started, 1)}
 
 
 def discard_checkpoint(out_dir: str | Path) -> None:

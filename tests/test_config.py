@@ -71,7 +71,7 @@ def test_defaults_are_the_default_profile_and_every_key_is_in_params_yaml(root):
     defaults = config.Params()
     assert config.load_params() == defaults
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    sections = [s.name for s in dataclasses.fields(defaults) if s.name != "tasks"]  # tasks: a name -> spec mapping
+    sections = [s.name for s in dataclasses.fields(defaults) if s.name not in ("tasks", "students")]  # name -> dict
     missing = [f"{name}.{f.name}" for name in sections
                for f in dataclasses.fields(getattr(defaults, name)) if f.name not in raw[name]]
     assert missing == [] and raw["tasks"] == {}
@@ -88,3 +88,21 @@ def test_a_recipe_changes_only_the_keys_it_names(tmp_path):
     recipe.write_text("distill:\n  lr: -1\n")
     with pytest.raises(config.ParamsError, match="r.yaml"):
         config.load_params(recipe)
+
+
+def test_a_recipe_becomes_dvc_set_arguments_for_exactly_its_keys(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("distill:\n  epochs: 2\nstudy:\n  datasets: [svamp]\n")
+    assert config.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", 'study.datasets=["svamp"]']
+    recipe.write_text("distill:\n  epochs: -1\n")
+    with pytest.raises(config.ParamsError, match="distill.epochs"):
+        config.as_set_args(recipe)
+
+
+def test_dvc_applying_the_set_arguments_gives_the_recipes_params(tmp_path, root):
+    from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does to params.yaml
+
+    copy = tmp_path / "params.yaml"
+    copy.write_text((root / "params.yaml").read_text())
+    apply_overrides(str(copy), [a for a in config.as_set_args("recipes/quick.yaml") if a != "-S"])
+    assert config.parse_params(yaml.safe_load(copy.read_text())) == config.load_params("recipes/quick.yaml")

@@ -99,3 +99,12 @@ def test_corrupt_file_fails_its_checksum(tmp_path, root):
     (copy / "svamp" / "test.jsonl").write_text('{"tampered": true}\n')
     with pytest.raises(files.DataError, match="sha256"):
         data.load_benchmark("svamp", data_dir=copy)
+
+
+def test_balanced_holdout_takes_classes_in_turn_and_keeps_order():
+    rows = [{"id": i, "answer": "(a) x" if i < 30 else "(b) y"} for i in range(40)]
+    picked = files.balanced_holdout(rows, 10, lambda r: r["answer"][:3])
+    assert len(picked) == 10 and sum(r["answer"].startswith("(a)") for r in picked) == 5
+    assert [r["id"] for r in picked] == sorted(r["id"] for r in picked)
+    assert files.balanced_holdout(rows, 10, lambda r: r["answer"][:3]) == picked
+    assert files.balanced_holdout(rows, None, lambda r: r["answer"]) == rows

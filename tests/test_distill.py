@@ -112,12 +112,14 @@ def test_causal_labels_cover_only_target_and_eos_even_when_pad_is_eos():
         assert (labels[mask == 0] == collate.IGNORE).all()
 
 
-def _fit(kind, out_dir, steps=2, validate=None, seed=0):
+def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100):
     torch.manual_seed(seed)
     built = student.build_student(TINY[kind], TEXTS)
     pairs = [distill.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
-    cfg = DistillConfig(steps=steps, batch_size=2, eval_every=1, save_every=2, bf16=False, lr=1e-3)
-    stage = distill.Stage("cot", pairs, steps, 0.5, True)
+    cfg = DistillConfig(epochs=steps / 4, batch_size=2, evals_per_epoch=4, patience=patience, save_every=2, bf16=False,
+                        lr=1e-3)
+    stage = distill.stage("cot", pairs, cfg.epochs, 0.5, True, cfg)
+    assert stage.steps == steps and stage.steps_per_epoch == 4
     before = {k: v.clone() for k, v in built.model.state_dict().items()}
     result = train.fit(built, [stage], cfg, TINY[kind], out_dir, validate or (lambda s: 0.5), seed, run_key="t")
     return built, before, result
@@ -156,12 +158,20 @@ def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path):
     assert all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref)
 
 
+def test_early_stopping_ends_the_stage_after_patience_validations_without_a_new_best(tmp_path):
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.7, 0.9])
+    _, _, result = _fit("causal", tmp_path, steps=6, validate=lambda s: next(scores), patience=2)
+    assert [h["valid_accuracy"] for h in result["history"]] == [0.5, 0.6, 0.6, 0.55]
+    assert result["stopped_early"] and result["steps"] == 4 and result["best_step"] == 2
+    assert result["tokens_seen"] > 0
+
+
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     _fit("causal", tmp_path, steps=2)
     torch.manual_seed(0)
     built = student.build_student(TINY["causal"], TEXTS)
-    stage = distill.Stage("cot", [distill.Pair("q", "question", "1", "because")], 2, 0.5, True)
-    cfg = DistillConfig(steps=2, batch_size=1, eval_every=1, save_every=1, bf16=False)
+    cfg = DistillConfig(epochs=2, batch_size=1, evals_per_epoch=1, save_every=1, bf16=False)
+    stage = distill.stage("cot", [distill.Pair("q", "question", "1", "because")], cfg.epochs, 0.5, True, cfg)
     result = train.fit(built, [stage], cfg, TINY["causal"], tmp_path, lambda s: 0.1, 0, run_key="other")
     assert [h["step"] for h in result["history"]] == [1, 2]
 
@@ -200,3 +210,47 @@ def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_param
     assert all(set(ids) <= test_ids for _, ids in after)
     assert (tmp_path / "run" / train.BEST).exists() and not (tmp_path / "run" / train.LAST).exists()  # finished
     assert metrics["n_test"] == len(predictions) == 5
+
+
+def test_option_logprobs_are_the_summed_token_logprobs_of_each_option():
+    torch.manual_seed(0)
+    built = student.build_student(TINY["causal"], TEXTS)
+    scored = decode.option_logprobs(built, ["predict: q\nAnswer:"] * 2, [["1", "because 2"], ["3"]], bf16=False)
+    assert [len(s) for s in scored] == [2, 1]
+    enc = collate.encode_batch(built.tokenizer, "causal", ["predict: q\nAnswer:"], [" because 2"], 64, 16)
+    with torch.no_grad():
+        logits = built.model.eval()(input_ids=enc["input_ids"]).logits[0, :-1].log_softmax(-1)
+    labels = enc["labels"][0, 1:]
+    keep = labels != collate.IGNORE
+    expected = logits[keep].gather(-1, labels[keep].unsqueeze(-1)).sum().item()
+    assert scored[0][1][0] == pytest.approx(expected, abs=1e-4) and scored[0][1][1] == int(keep.sum())
+
+
+def test_choose_ranks_options_by_mean_or_summed_logprob(monkeypatch):
+    row = {"id": "x", "question": "Q?\nAnswer Choices:\n(a) up\n(b) down", "choices": ["up", "down"],
+           "answer": "(a) up"}
+    # (a): 4 tokens summing to -4 (mean -1); (b): 1 token at -3: the sum prefers (b), the mean (a)
+    monkeypatch.setattr(decode, "option_logprobs", lambda *a, **k: [[(-4.0, 4), (-3.0, 1)]])
+    causal = student.Student(model=None, tokenizer=None, kind="causal", name="stub")
+    mean, = decode.choose(causal, "cqa", [row], "mean")
+    total, = decode.choose(causal, "cqa", [row], "sum")
+    assert mean["output"] == "(a) up" and mean["correct"] and not total["correct"]
+    assert mean["pick_mean_correct"] and not mean["pick_sum_correct"]
+
+
+def test_self_evaluation_pairs_can_be_subsampled_per_question_with_both_verdicts():
+    evals = [{"id": "q", "k": k, "j": 0, "verdict": v, "text": "t"} for k, v in enumerate("cccww")]
+    evals = [e | {"verdict": "correct" if e["verdict"] == "c" else "wrong"} for e in evals]
+    kept = distill._balanced_per_question(evals, 3)
+    assert [e["verdict"] for e in kept] == ["correct", "wrong", "correct"]
+
+
+@pytest.mark.slow
+def test_choice_task_is_selected_and_scored_by_likelihood_on_a_balanced_valid_set(tmp_path, smoke_params):
+    params = config.load_params(smoke_params, {"distill": {"n_valid": 10, "n_test": 8, "n_test_explain": 4}})
+    metrics, predictions, _ = experiment.run("cqa", "finetune_gold", 0, params, tmp_path / "run", tmp_path / "none")
+    assert metrics["n_test"] == len(predictions) == 8 and sorted(metrics["valid_labels"].values()) == [2] * 5
+    assert {"test_accuracy_rank_mean", "test_accuracy_rank_sum", "test_accuracy_generate"} <= set(metrics)
+    assert metrics["test_accuracy"] == metrics["test_accuracy_rank_mean"]
+    assert all(p["predict_output"].startswith("(") for p in predictions)  # an option, as ranked
+    assert metrics["epochs_cap"] == 0.5 and metrics["tokens_seen"] > 0 and metrics["bf16"] is False

@@ -6,15 +6,15 @@ import pytest
 from mm import config, files, plots, results, tasks
 
 
-def _write_run(root, dataset, method, seed, accuracy, correct, sc=None):
-    path = root / "metrics" / "distill" / dataset / method / f"seed{seed}.json"
+def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
+    path = root / "metrics" / "distill" / profile / dataset / method / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics = {"dataset": dataset, "method": method, "seed": seed, "test_accuracy": accuracy,
                "student": "tiny", "teacher": "stub", "history": [{"step": 1}]}
     if sc:
         metrics["self_consistency"] = {"vote_accuracy": sc}
     path.write_text(json.dumps(metrics))
-    files.write_jsonl(root / "predictions" / dataset / method / f"seed{seed}.jsonl",
+    files.write_jsonl(root / "predictions" / profile / dataset / method / f"seed{seed}.jsonl",
                      [{"id": f"i{i}", "predict_correct": c} for i, c in enumerate(correct)])
 
 
@@ -137,7 +137,7 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
                {"id": "t0", "gold": "1", "answers": ["1", "1"], "correct": [True, True], "p_correct": [0.8, 0.7],
                 "split": "test"},
                {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
-    files.write_jsonl(study / "predictions" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
+    files.write_jsonl(study / "predictions" / "smollm2" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
     bins, curves = results.self_eval_frames(study, n_bins=2)
     assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
@@ -145,7 +145,7 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
 
 def test_calibration_table_averages_seeds_per_dataset(study):
     for seed, ece in ((0, 0.2), (1, 0.4)):
-        path = study / "metrics" / "distill" / "svamp" / "mind_mirror" / f"seed{seed}.json"
+        path = study / "metrics" / "distill" / "smollm2" / "svamp" / "mind_mirror" / f"seed{seed}.json"
         metrics = json.loads(path.read_text())
         metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
         path.write_text(json.dumps(metrics))
@@ -170,3 +170,10 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
     assert ours["checkpoint selection"] != results.PAPER_RECIPE["checkpoint selection"]  # never the test set
+
+
+def test_a_second_student_profile_gets_its_own_columns(study):
+    _write_run(study, "svamp", "mind_mirror", 0, 0.5, [True, False], profile="qwen_lora")
+    table = results.summary_table(results.load_metrics(study))
+    assert list(table.columns) == ["svamp", "svamp · qwen_lora"]
+    assert table.loc["mind_mirror", "svamp · qwen_lora"] == "50.0 (1)"

@@ -61,7 +61,7 @@ def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_par
     assert metrics["n_train_questions"] == 12 and len(predictions) == metrics["n_test"] == 6
     assert set(task.trivial_baselines(list(splits["train"]), list(splits["test"]))) == {
         "most common train answer", "one operation on the two largest numbers"}
-    table = results.summary_table(pd.DataFrame([metrics]))
+    table = results.summary_table(pd.DataFrame([metrics | {"setting": "arith"}]))
     assert list(table.columns) == ["arith"] and list(table.index) == ["mind_mirror"]
     assert set(data.summary_frame({"arith": splits})["label"]) == {"number"}
 
@@ -110,3 +110,10 @@ def test_bad_rows_fail_at_load_naming_file_line_and_field(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"id": "a", "answer": "yes"}\n')
     with pytest.raises(files.DataError, match=r"train.jsonl:1: no field 'question'"):
         data.load_benchmark("yn")
+
+
+def test_options_are_the_choices_or_labels_and_none_for_numbers():
+    cqa = {"choices": ["up", "down"]}
+    assert tasks.get("cqa").options(cqa) == ["(a) up", "(b) down"]
+    assert tasks.get("anli1").options({}) == ["entailment", "neutral", "contradiction"]
+    assert tasks.get("svamp").options({}) == []

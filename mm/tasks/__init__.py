@@ -52,6 +52,15 @@ class Task:
             raise ValueError(f"{len(predictions)} predictions for {len(golds)} gold answers")
         return sum(map(self.is_correct, predictions, golds)) / len(golds) if golds else 0.0
 
+    def options(self, row: Mapping) -> list[str]:
+        """The answers a row allows, as predict-head targets (rank classification scores each): its choices as
+        '(b) text', or the label set; none for free-form numbers."""
+        if isinstance(self.answers, answers.ChoiceAnswers):
+            return [f"({letter}) {choice}" for letter, choice in zip(answers.LETTERS, row["choices"], strict=False)]
+        if isinstance(self.answers, answers.LabelAnswers):
+            return list(self.answers.labels)
+        return []
+
     def label_of(self, row: Mapping) -> str:
         """The class a row counts under in label distributions (numbers are too many to count as classes)."""
         return "number" if isinstance(self.answers, answers.NumberAnswers) else self.answers.key(row["answer"])
