@@ -1,47 +1,62 @@
-"""Seconds per optimiser step of the default student on this machine, fp32 against bf16 autocast: what a compute
-plan multiplies by (`distill.bf16` pays only on CPUs with AMX / AVX512-BF16, and on GPUs).
+"""Seconds per optimiser step of the default student on this machine, per kind of stage the methods train (answer
+only; multi-task answer + teacher CoT; mind_mirror's self-evaluation), on one dataset's committed teacher data, with
+the dtype `distill.bf16: auto` picks here: what the compute plan in README multiplies by.
 
-Run: .venv/bin/python bench/train_step.py [steps] [dataset] [fp32,bf16]. Multi-task steps (predict + explain) of
-`distill.batch_size` questions with their PaLM rationales, the student and lengths from params.yaml.
-Writes bench/results/train_step.json. On an AVX2-only CPU a bf16 step takes minutes: pass `fp32` alone there.
+Run: python bench/train_step.py [steps] [dataset] [student profile]. Writes bench/results/train_step_<dataset>.json
+with seconds per step and steps per epoch of each method's stages, and the minutes one epoch of each takes.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import platform
 import sys
 import time
 
 import torch
 
-from mm import ROOT, config, data, distill, student, tasks, train
+from mm import ROOT, config, data, distill, experiment, student, train
 from mm.hf_generate import bf16_is_fast
 
 
-def main(steps: int = 3, dataset: str = "svamp", dtypes: str = "fp32,bf16") -> dict:
-    params = config.load_params()
-    rows = list(data.load_benchmark(dataset)["train"])[: params.distill.batch_size * (steps + 1)]
-    pairs = [distill.Pair(r["id"], r["question"], tasks.get(dataset).gold_target(r), r["palm_rationale"]) for r in rows]
+def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_STUDENT) -> dict:
+    _, params, _ = config.load_run_params(student=profile)
+    cfg = params.distill
+    bf16 = bf16_is_fast() if cfg.bf16 == "auto" else cfg.bf16
+    rows = list(data.load_from_config(dataset, params.data)["train"])
+    cots, evals = experiment.teacher_outputs(dataset)
+    questions = distill.train_questions(rows, cots, cfg, 0)
+    stages = {f"{method}/{s.name}": s for method in config.METHODS
+              for s in distill.build_stages(method, dataset, questions, cots, evals, cfg)}
+    texts = [t for s in stages.values() for p in s.pairs for t in (p.question, p.answer, p.rationale) if t]
     torch.manual_seed(0)
-    built = student.build_student(params.student, [t for p in pairs for t in (p.question, p.answer, p.rationale)])
-    optimizer = torch.optim.AdamW(built.model.parameters(), lr=1e-5)
-    size = params.distill.batch_size
-    batches = [train.collate(pairs[i : i + size], built.tokenizer, built.kind, params.student, 0.5)
-               for i in range(0, len(pairs), size)]
-    result = {"student": params.student.name, "dataset": dataset, "batch_size": size, "bf16_is_fast": bf16_is_fast()}
-    for bf16 in [name == "bf16" for name in dtypes.split(",")]:
-        times = []
-        for batch in batches:
-            started = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-                loss = train.multitask_loss(built.model, batch, 0.5, built.kind == "causal")
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            times.append(time.perf_counter() - started)
-        result[f"seconds_per_step_{'bf16' if bf16 else 'fp32'}"] = round(sum(times[1:]) / len(times[1:]), 2)
+    built = student.build_student(params.student, texts)
+    optimizer = torch.optim.AdamW([p for p in built.model.parameters() if p.requires_grad], lr=1e-5)
+    result = {"dataset": dataset, "profile": profile, "student": params.student.name, "bf16": bf16,
+              "batch_size": cfg.batch_size, "cpu": platform.processor() or platform.machine(),
+              "threads": torch.get_num_threads(), "stages": {}}
+    timed: dict[tuple[str, float], float] = {}
+    for name, stage in stages.items():
+        key = (stage.name, stage.alpha)  # answer stages of two methods train the same kind of step
+        if key not in timed:
+            batches = train.stage_batches(stage, cfg, seed=0)[: steps + 1]
+            times = []
+            for index in batches:
+                batch = train.collate([stage.pairs[i] for i in index], built.tokenizer, built.kind, params.student,
+                                      stage.alpha)
+                started = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                    loss = train.multitask_loss(built.model, batch, stage.alpha, built.kind == "causal")
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                times.append(time.perf_counter() - started)
+            timed[key] = sum(times[1:]) / len(times[1:])  # the first step warms up
+        result["stages"][name] = {"pairs": len(stage.pairs), "steps_per_epoch": stage.steps_per_epoch,
+                                  "seconds_per_step": round(timed[key], 2),
+                                  "minutes_per_epoch": round(timed[key] * stage.steps_per_epoch / 60, 1)}
     print(json.dumps(result, indent=1))
-    (ROOT / "bench" / "results" / "train_step.json").write_text(json.dumps(result, indent=2) + "\n")
+    (ROOT / "bench" / "results" / f"train_step_{dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

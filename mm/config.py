@@ -112,9 +112,9 @@ class DistillConfig:
     alpha: float = 0.5  # loss = alpha * predict + (1 - alpha) * explain
     filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
     self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
-    epochs: float = 5.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
+    epochs: float = 3.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
     self_eval_epochs: float = 1.0  # passes over mind_mirror's self-evaluation pairs (not validated: no early stop)
-    self_eval_pairs_per_question: int | None = None  # balanced subsample of (CoT, evaluation) pairs; None = all
+    self_eval_pairs_per_question: int | None = 2  # balanced subsample of (CoT, evaluation) pairs; None = all
     batch_size: int = 8  # pairs per step (multi-task: each gives a predict and an explain sequence)
     grad_accum: int = 1
     lr: float = 1e-4
@@ -122,7 +122,7 @@ class DistillConfig:
     weight_decay: float = 0.0
     bf16: bool | Literal["auto"] = "auto"  # autocast; auto: where bf16 is fast (GPU, AMX, AVX512-BF16), fp32 else
     evals_per_epoch: int = 4  # validations of the final stage per epoch (and at its end)
-    patience: int = 6  # stop the final stage after this many validations without a new best
+    patience: int = 4  # stop the final stage after this many validations without a new best
     save_every: int = 20  # resumable checkpoint every this many steps
     n_valid: int | None = 100  # valid questions used for selection; None = all
     n_test: int | None = None  # test items of the predict head, scored once at the end; None = the whole split
