@@ -14,14 +14,14 @@ import time
 import numpy as np
 import torch
 
-from mm import ROOT, config, data, distill, student, tasks, train
+from mm import ROOT, config, data, methods, student, tasks, train
 from mm.collate import IGNORE, source_text, target_text
 
 
-def palm_pairs(n: int = 256) -> list[distill.Pair]:
+def palm_pairs(n: int = 256) -> list[methods.Pair]:
     """SVAMP train questions with their PaLM CoT as rationale: real lengths."""
     rows = list(data.load_benchmark("svamp")["train"])[:n]
-    return [distill.Pair(r["id"], r["question"], tasks.get("svamp").gold_target(r), r["palm_rationale"]) for r in rows]
+    return [methods.Pair(r["id"], r["question"], tasks.get("svamp").gold_target(r), r["palm_rationale"]) for r in rows]
 
 
 def official_batch(built, pairs, cfg: config.StudentConfig) -> dict:
@@ -63,7 +63,7 @@ def main(steps: int = 5, name: str = "t5-v1_1-small") -> list[dict]:
     built = student.build_student(cfg, [t for p in pairs for t in (p.question, p.answer, p.rationale)])
     order = np.random.default_rng(0).permutation(len(pairs))
     random_batches = [[pairs[i] for i in order[s * BATCH : (s + 1) * BATCH]] for s in range(steps + 1)]
-    grouped = train.stage_batches(distill.Stage("cot", pairs, steps + 1, 0.5, True),
+    grouped = train.stage_batches(methods.Stage("cot", pairs, steps + 1, 0.5, True),
                                   config.DistillConfig(batch_size=BATCH), seed=0)
     rows = [
         measure("official: pad to 1024, random order, fp32", built,

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from mm import ROOT, config, data, distill, experiment, student, train
+from mm import ROOT, config, data, distill, methods, student, train
 from mm.hf_generate import bf16_is_fast
 
 
@@ -24,10 +24,10 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
     cfg = params.distill
     bf16 = bf16_is_fast() if cfg.bf16 == "auto" else cfg.bf16
     rows = list(data.load_from_config(dataset, params.data)["train"])
-    cots, evals = experiment.teacher_outputs(dataset)
-    questions = distill.train_questions(rows, cots, cfg, 0)
+    cots, evals = distill.teacher_outputs(dataset)
+    questions = methods.train_questions(rows, cots, cfg, 0)
     stages = {f"{method}/{s.name}": s for method in config.METHODS
-              for s in distill.build_stages(method, dataset, questions, cots, evals, cfg)}
+              for s in methods.build_stages(method, dataset, questions, cots, evals, cfg)}
     texts = [t for s in stages.values() for p in s.pairs for t in (p.question, p.answer, p.rationale) if t]
     torch.manual_seed(0)
     built = student.build_student(params.student, texts)

@@ -240,10 +240,10 @@ def load_params(path: str | Path = PARAMS, overrides: dict[str, Any] | None = No
     return parse_params(raw, source=source)
 
 
-def load_run_params(path: str | Path = PARAMS, student: str = "", ablation: str = "") -> tuple[str | None, Params,
-                                                                                            dict[str, Any]]:
+def load_run_params(path: str | Path = PARAMS, student: str = "", ablation: str = "",
+                    extra: dict[str, dict[str, Any]] | None = None) -> tuple[str | None, Params, dict[str, Any]]:
     """Params of one distill run: params.yaml (or a recipe over it), then a student profile, then an ablation's
-    overrides. Returns the ablation's method (None without one), the params, and the overrides applied."""
+    overrides, then `extra`. Returns the ablation's method (None without one), the params, the overrides applied."""
     overrides: dict[str, dict[str, Any]] = {}
     if student:
         profiles = load_params(path).students
@@ -255,6 +255,8 @@ def load_run_params(path: str | Path = PARAMS, student: str = "", ablation: str 
         method, changes = load_ablation(ablation)
         for section, values in changes.items():
             overrides[section] = {**overrides.get(section, {}), **values}
+    for section, values in (extra or {}).items():
+        overrides[section] = {**overrides.get(section, {}), **values}
     return method, load_params(path, overrides), overrides
 
 

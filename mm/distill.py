@@ -1,138 +1,241 @@
-"""The four methods as training data: which (question, answer, rationale) pairs each stage of each method sees."""
+"""One distillation run end to end: teacher data -> stages -> student -> fit on valid -> test scored once; and
+`python -m mm.distill`, which runs it as the DVC stage does."""
 from __future__ import annotations
 
-import itertools
-import math
+import argparse
+import dataclasses
+import hashlib
+import json
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
-from mm import answers, prompts, tasks
-from mm.config import METHODS, DistillConfig
-from mm.files import subsample
+from transformers import set_seed
 
-
-@dataclass(frozen=True)
-class Pair:
-    """One training item: an input, its answer target, and (multi-task) its rationale target."""
-
-    id: str
-    question: str
-    answer: str
-    rationale: str | None = None
+from mm import ROOT, config, decode, evaluate, methods, selfeval, student, tasks, train
+from mm.config import Params
+from mm.data import load_from_config
+from mm.files import balanced_holdout, holdout, read_jsonl, write_json, write_jsonl
+from mm.hf_generate import bf16_is_fast
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A training stage: its pairs, its optimiser steps (at most), and whether it is the one selected on valid."""
-
-    name: str
-    pairs: list[Pair]
-    steps: int
-    alpha: float
-    selected: bool
-    steps_per_epoch: int = 1  # optimiser steps per pass over the pairs: validation and early stopping count in these
+def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """Committed teacher CoTs and evaluations of a dataset (empty when the teacher stage has not run)."""
+    folder = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
+    read = lambda name: read_jsonl(folder / name) if (folder / name).exists() else []  # noqa: E731
+    return read("cots.jsonl"), read("evals.jsonl")
 
 
-def stage(name: str, pairs: list[Pair], epochs: float, alpha: float, selected: bool, cfg: DistillConfig) -> Stage:
-    """A stage of `epochs` passes over its pairs (a fraction of a pass allowed), in optimiser steps."""
-    per_epoch = math.ceil(len(pairs) / (cfg.batch_size * cfg.grad_accum))
-    return Stage(name, pairs, max(1, math.ceil(epochs * per_epoch)), alpha, selected, per_epoch)
+def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
+        teacher_dir: Path | None = None) -> tuple[dict, list[dict], list[dict]]:
+    """Train `method` on `dataset`, select on valid, score test once.
 
-
-class MethodError(ValueError):
-    """A method cannot be built from the data given (unknown name, no usable teacher output)."""
-
-
-def train_questions(rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: DistillConfig, seed: int) -> list[Mapping]:
-    """Train questions the teacher answered, subsampled to n_train then train_fraction (seeded, nested)."""
-    answered = {c["id"] for c in cots}
-    pool = [row for row in rows if row["id"] in answered] if cots else list(rows)
-    if cfg.n_train is not None and cfg.n_train < len(pool):
-        pool = subsample(pool, cfg.n_train, seed)
-    keep = max(1, round(cfg.train_fraction * len(pool)))
-    return pool if keep == len(pool) else subsample(pool, keep, seed)
-
-
-def usable_cots(cots: Sequence[Mapping], cfg: DistillConfig) -> list[Mapping]:
-    """Parsed CoTs among the first n_cots samples (plus rationalized ones), right ones only when filtering."""
-    return [c for c in cots if c["parsed"] and (c["k"] < cfg.n_cots or c.get("rationalized"))
-            and (c["correct"] or not cfg.filter_incorrect)]
-
-
-def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping],
-                 evals: Sequence[Mapping], cfg: DistillConfig) -> list[Stage]:
-    """Stages of `method` on the questions `rows` (already the train subset)."""
+    Returns metrics, per-item test predictions, and per-item self-consistency samples (empty when off).
+    """
+    started = time.perf_counter()
+    cfg = dataclasses.replace(params.distill, bf16=bf16_is_fast() if params.distill.bf16 == "auto"
+                              else params.distill.bf16)
+    params = dataclasses.replace(params, distill=cfg)  # this machine's answer to bf16 "auto", in the key and metrics
     task = tasks.get(dataset)
-    ids = {row["id"] for row in rows}
-    by_id = {row["id"]: row for row in rows}
-    cots = [c for c in cots if c["id"] in ids]
-    if method == "finetune_gold":
-        pairs = [Pair(row["id"], row["question"], task.gold_target(row)) for row in rows]
-        return [stage("answer", pairs, cfg.epochs, 1.0, True, cfg)]
-    if method == "distill_label":
-        return [stage("answer", _majority_pairs(dataset, by_id, cots, cfg), cfg.epochs, 1.0, True, cfg)]
-    usable = usable_cots(cots, cfg)
-    if method == "step_by_step":
-        first: dict[str, Mapping] = {}
-        for cot in sorted(usable, key=lambda c: c["k"]):
-            first.setdefault(cot["id"], cot)
-        usable = list(first.values())
-    elif method != "mind_mirror":
-        raise MethodError(f"unknown method {method!r}; known: {METHODS}")
-    pairs = [Pair(c["id"], by_id[c["id"]]["question"], task.cot_target(c), c["text"].strip()) for c in usable]
-    stages = [stage("cot", _nonempty(pairs, method), cfg.epochs, cfg.alpha, True, cfg)]
-    if method == "mind_mirror" and cfg.self_eval and cfg.self_eval_epochs > 0:
-        stages.insert(0, stage("self_eval", _self_eval_pairs(by_id, cots, evals, cfg), cfg.self_eval_epochs,
-                               cfg.alpha, False, cfg))
-    return stages
+    set_seed(seed)
+    splits = load_from_config(dataset, params.data)
+    cots, evals = teacher_outputs(dataset, teacher_dir)
+    rows = methods.train_questions(list(splits["train"]), cots, cfg, seed)
+    stages = methods.build_stages(method, dataset, rows, cots, evals, cfg)
+    texts = [t for s in stages for p in s.pairs for t in (p.question, p.answer, p.rationale) if t]
+    model = student.build_student(params.student, texts)
+    heads = ["predict"] + (["explain"] if stages[-1].alpha < 1 else [])
+    select_head = cfg.select_head if cfg.select_head in heads else "predict"
+    valid = balanced_holdout(splits["valid"], cfg.n_valid, task.label_of) if task.options(splits["valid"][0]) else (
+        holdout(splits["valid"], cfg.n_valid))
+
+    def validate(candidate) -> float:
+        return decode.accuracy(score(candidate, dataset, valid, select_head, params))
+
+    fitted = train.fit(model, stages, cfg, params.student, out_dir, validate, seed, run_key(dataset, method, seed,
+                                                                                         params, cots))
+    best = student.load_student(Path(out_dir) / train.BEST, params.student.kind)
+    test = holdout(splits["test"], cfg.n_test)  # read only now: selection is over
+    subset = holdout(test, cfg.n_test_explain)  # generation on a fixed subset of the same items
+    by_head = {"predict": score(best, dataset, test, "predict", params)}
+    if "explain" in heads:
+        by_head["explain"] = score(best, dataset, subset, "explain", params)
+    final = stages[-1]
+    metrics = {
+        "dataset": dataset, "method": method, "seed": seed,
+        "test_accuracy": decode.accuracy(by_head["predict"]),
+        **({"test_accuracy_explain": decode.accuracy(by_head["explain"])} if "explain" in by_head else {}),
+        **choice_accuracies(best, dataset, test, subset, by_head["predict"], params),
+        "val_accuracy": fitted["best_valid_accuracy"], "select_head": select_head,
+        "valid_labels": dict(Counter(task.label_of(r) for r in valid)) if task.options(valid[0]) else {},
+        "majority_baseline": task.majority_baseline(list(splits["train"]), test),  # whole train split
+        "n_test": len(test), "n_test_explain": len(subset) if "explain" in heads else 0, "n_valid": len(valid),
+        "n_train_questions": len(rows), **methods.data_counts(stages),
+        "epochs_cap": cfg.epochs, "epochs_trained": round(_final_steps(fitted, stages) / final.steps_per_epoch, 3),
+        "best_epoch": _best_epoch(fitted), "stopped_early": fitted["stopped_early"], "steps": fitted["steps"],
+        "best_step": fitted["best_step"], "tokens_seen": fitted["tokens_seen"],
+        "train_seconds": fitted["train_seconds"],
+        "bf16": cfg.bf16, "student": params.student.name, "student_kind": params.student.kind,
+        "trainable_parameters": student.count_parameters(best.model)["trainable"],
+        "teacher": "gold labels" if method == "finetune_gold" else cots[0]["teacher"], "history": fitted["history"],
+    }
+    samples = []
+    if params.evaluate.self_consistency and "explain" in heads:
+        sc_metrics, samples = self_consistency(best, dataset, method, test, valid, params, seed)
+        metrics["self_consistency"] = sc_metrics
+    train.discard_checkpoint(out_dir)  # finished: a re-run trains afresh instead of resuming a finished run
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return metrics, merge_predictions(by_head), samples
 
 
-def _majority_pairs(dataset: str, by_id: Mapping, cots: Sequence[Mapping], cfg: DistillConfig) -> list[Pair]:
-    """distill_label: the teacher's majority answer per question (its CoT's equation for SVAMP)."""
-    grouped: dict[str, list[Mapping]] = {}
-    for cot in cots:
-        if cot["parsed"] and cot["k"] < cfg.n_cots and not cot.get("rationalized"):
-            grouped.setdefault(cot["id"], []).append(cot)
-    task, pairs = tasks.get(dataset), []
-    for qid, group in grouped.items():
-        vote = answers.majority_vote([c["answer"] for c in group])
-        if cfg.filter_incorrect and not task.is_correct(vote, by_id[qid]["answer"]):
-            continue
-        source = next(c for c in group if c["answer"] == vote)
-        pairs.append(Pair(qid, by_id[qid]["question"], task.cot_target(source)))
-    return _nonempty(pairs, "distill_label")
+def _final_steps(fitted: Mapping, stages: Sequence[methods.Stage]) -> int:
+    """Optimiser steps the final (selected) stage took: all steps less those of the stages before it."""
+    return fitted["steps"] - sum(s.steps for s in stages[:-1])
 
 
-def _self_eval_pairs(by_id: Mapping, cots: Sequence[Mapping], evals: Sequence[Mapping],
-                     cfg: DistillConfig) -> list[Pair]:
-    """mind_mirror stage 1: judge a teacher CoT (right or wrong) -> its verdict word and evaluation text."""
-    text = {(c["id"], c["k"]): c["text"] for c in cots if c["k"] < cfg.n_cots}
-    kept = [e for e in evals if (e["id"], e["k"]) in text and e["j"] < cfg.n_evals and e["verdict"] is not None]
-    if cfg.self_eval_pairs_per_question is not None:
-        kept = _balanced_per_question(kept, cfg.self_eval_pairs_per_question)
-    pairs = [Pair(e["id"], prompts.self_eval_question(by_id[e["id"]]["question"], text[(e["id"], e["k"])]),
-                  e["verdict"], e["text"].strip()) for e in kept]
-    return _nonempty(pairs, "mind_mirror self-evaluation")
+def _best_epoch(fitted: Mapping) -> float | None:
+    """Epoch of the final stage at which the selected checkpoint was validated (None without validation)."""
+    best = [h for h in fitted["history"] if h["valid_accuracy"] == fitted["best_valid_accuracy"]]
+    return best[0]["epoch"] if best else None
 
 
-def _balanced_per_question(evals: Sequence[Mapping], n: int) -> list[Mapping]:
-    """At most n evaluations per question, taken in turn from its verdicts (correct, wrong, ...) so both are seen."""
-    by_question: dict[str, dict[str, list[Mapping]]] = {}
-    for e in evals:
-        by_question.setdefault(e["id"], {}).setdefault(e["verdict"], []).append(e)
-    kept = []
-    for verdicts in by_question.values():
-        turns = itertools.zip_longest(*(verdicts[v] for v in sorted(verdicts)))
-        kept += [e for turn in turns for e in turn if e is not None][:n]
-    return kept
-
-def _nonempty(pairs: list[Pair], what: str) -> list[Pair]:
-    if not pairs:
-        raise MethodError(f"{what}: no usable teacher output (all unparseable or filtered as wrong)")
-    return pairs
+def choice_accuracies(best, dataset: str, test: Sequence[Mapping], subset: Sequence[Mapping],
+                      predicted: Sequence[Mapping], params: Params) -> dict[str, float]:
+    """On a task with options: test accuracy of each ranking (mean, sum of token log-probabilities; the one in
+    `distill.choice_score` is `test_accuracy`), and of the predict head generating its answer freely (on the subset)."""
+    if not tasks.get(dataset).options(test[0]):
+        return {}
+    cfg = params.distill
+    generated = decode.predict(best, dataset, subset, "predict", cfg.max_new_tokens_predict, cfg.eval_batch_size,
+                               cfg.bf16)
+    return {"test_accuracy_rank_mean": sum(r["pick_mean_correct"] for r in predicted) / len(predicted),
+            "test_accuracy_rank_sum": sum(r["pick_sum_correct"] for r in predicted) / len(predicted),
+            "test_accuracy_generate": decode.accuracy(generated)}
 
 
-def data_counts(stages: Sequence[Stage]) -> dict[str, int]:
-    """How many pairs each stage trains on (reported: how many CoTs survive filtering)."""
-    return {f"pairs_{s.name}": len(s.pairs) for s in stages} | {
-        f"questions_{s.name}": len({p.id for p in s.pairs}) for s in stages}
+def self_consistency(best, dataset: str, method: str, test: Sequence[Mapping], valid: Sequence[Mapping],
+                     params: Params, seed: int) -> tuple[dict, list[dict]]:
+    """Vote over k sampled CoTs of test items; a mind_mirror student also weights each by its own P(correct), and
+    its self-evaluation is calibrated on valid and test items (samples carry their `split`)."""
+    cfg = params.evaluate
+    weighted = method == "mind_mirror" and params.distill.self_eval
+    splits = {"test": holdout(test, cfg.n_items)} | ({"valid": holdout(valid, cfg.n_items)} if weighted else {})
+    by_split = {split: [r | {"split": split} for r in evaluate.sample_cots(
+        best, dataset, rows, max(cfg.ks), cfg.temperature, params.distill.max_new_tokens_explain,
+        params.distill.eval_batch_size, params.distill.bf16, seed, score_verdicts=weighted)]
+        for split, rows in splits.items()}
+    records = by_split["test"]
+    tables = [selfeval.vote_table(dataset, records, cfg.ks, weighted=False)]
+    if weighted:
+        tables.append(selfeval.vote_table(dataset, records, cfg.ks, weighted=True))
+    metrics = {"n_items": len(records), "temperature": cfg.temperature,
+               "vote_accuracy": {f"{'weighted' if w else 'majority'}@{k}": a
+                                 for t in tables for k, a, w in t[["k", "accuracy", "weighted"]].itertuples(False)}}
+    if weighted:
+        metrics |= selfeval.calibration(by_split, cfg.n_bins)
+        k = max(cfg.ks)
+        metrics |= {f"aurc_{by}@{k}": aurc for by, (_, aurc) in selfeval.abstention(dataset, records, k).items()}
+    return metrics, [r for rows in by_split.values() for r in rows]
+
+
+def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, params: Params) -> list[dict]:
+    """One record per row. The predict head of a task with options ranks them by likelihood; otherwise it, and the
+    explain head always, generate greedily and the answer is parsed from the text."""
+    cfg, student_cfg = params.distill, params.student
+    if head == "predict" and tasks.get(dataset).options(rows[0]):
+        return decode.choose(candidate, dataset, rows, cfg.choice_score, cfg.eval_batch_size, cfg.bf16,
+                             student_cfg.max_source_tokens, student_cfg.max_target_tokens)
+    tokens = cfg.max_new_tokens_predict if head == "predict" else cfg.max_new_tokens_explain
+    return decode.predict(candidate, dataset, rows, head, tokens, cfg.eval_batch_size, cfg.bf16)
+
+
+def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
+    """One record per test item with each head's output, parsed answer and correctness."""
+    merged: dict[str, dict] = {}
+    for head, records in by_head.items():
+        for r in records:
+            item = merged.setdefault(r["id"], {"id": r["id"], "gold": r["gold"]})
+            item.update({f"{head}_output": r["output"], f"{head}_answer": r["answer"], f"{head}_correct": r["correct"]})
+    return list(merged.values())
+
+
+# What a checkpoint's weights and its selection history depend on: the modules under data loading, training
+# and validation (tests/test_layers.py keeps this equal to their import closure). Editing a report module (results,
+# plots) or the teacher therefore never throws away a half-done run.
+TRAINING_CODE = ("answers", "arith", "collate", "config", "data", "decode", "files", "hf_generate", "llm", "llm_local",
+                 "methods", "prompts", "student", "tasks", "train")
+
+
+def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:
+    """Fingerprint of everything a checkpoint depends on (settings, teacher data, the training code), so a resumed
+    run never mixes settings or code versions."""
+    package = Path(__file__).parent
+    code = hashlib.sha256()
+    for name in TRAINING_CODE:  # a module, or a package's files
+        module = package / f"{name}.py"
+        for path in [module] if module.exists() else sorted((package / name).glob("*.py")):
+            code.update(path.read_bytes())
+    payload = [dataset, method, seed, dataclasses.asdict(params.distill), dataclasses.asdict(params.student),
+               dataclasses.asdict(params.data), len(cots), hashlib.sha256(json.dumps(cots).encode()).hexdigest(),
+               code.hexdigest()]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Sequence[Mapping],
+                  metrics_file: str | Path, predictions_file: str | Path, samples_file: str | Path) -> None:
+    """Metrics JSON, test predictions and self-consistency samples (always written, possibly empty)."""
+    write_json(metrics_file, metrics)
+    write_jsonl(Path(predictions_file), predictions)
+    write_jsonl(Path(samples_file), samples)
+
+
+def stage_paths(dataset: str, method: str, seed: int, student: str = config.DEFAULT_STUDENT) -> dict[str, str]:
+    """Where the `distill` stage of dvc.yaml puts a run (run folder, metrics, predictions, samples)."""
+    run = f"{dataset}/{method}/seed{seed}"
+    return {"out_dir": f"runs/distill/{student}/{dataset}-{method}-seed{seed}",
+            "metrics_file": f"metrics/distill/{student}/{run}.json",
+            "predictions_file": f"predictions/{student}/{run}.jsonl",
+            "samples_file": f"predictions/{student}/{run}.samples.jsonl"}
+
+
+def run_stage(dataset: str, method: str, seed: int, student: str = config.DEFAULT_STUDENT, ablation: str = "",
+              params_file: str | Path = config.PARAMS, teacher_dir: str | Path | None = None,
+              overrides: Sequence[str] = (), **paths: str) -> tuple[dict, list[dict], list[dict]]:
+    """What one distill stage runs, for the notebook and `python -m mm.distill` alike: the params of a student profile
+    (and an ablation, and `section.key=value` overrides), the run, and its outputs written (paths: `stage_paths`)."""
+    ablation_method, params, applied = config.load_run_params(params_file, student, ablation,
+                                                              config.parse_overrides(list(overrides)))
+    method = ablation_method or method
+    where = stage_paths(dataset, method, seed, student or config.DEFAULT_STUDENT) | paths
+    teacher_dir = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
+    metrics, predictions, samples = run(dataset, method, seed, params, where["out_dir"], teacher_dir)
+    metrics |= {"profile": student, "ablation": ablation, "overrides": applied}
+    write_outputs(metrics, predictions, samples, *(where[k] for k in ("metrics_file", "predictions_file",
+                                                                      "samples_file")))
+    return metrics, predictions, samples
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """`python -m mm.distill --dataset svamp --method mind_mirror --seed 0 [--student P] [--ablation A] [--params F]
+    [--set section.key=value ...]`: one run, as `dvc repro distill@P-svamp-mind_mirror-0` runs it (same outputs).
+    Under `accelerate launch` it runs once per process."""
+    parser = argparse.ArgumentParser(prog="python -m mm.distill", description=main.__doc__)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--method", default="mind_mirror", choices=config.METHODS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--student", default=config.DEFAULT_STUDENT, help="a profile of params.yaml's students:")
+    parser.add_argument("--ablation", default="", help="a name in ablations/ablations.yaml")
+    parser.add_argument("--params", default=str(config.PARAMS))
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    for name in ("out_dir", "metrics_file", "predictions_file", "samples_file"):
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help="default: where the DVC stage puts it")
+    args = parser.parse_args(argv)
+    paths = {k: v for k in ("out_dir", "metrics_file", "predictions_file", "samples_file") if (v := getattr(args, k))}
+    metrics, _, _ = run_stage(args.dataset, args.method, args.seed, args.student, args.ablation, args.params,
+                              overrides=args.set, **paths)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

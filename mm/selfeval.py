@@ -1,5 +1,5 @@
 """Scoring sampled CoTs, no model needed: (weighted) votes, the self-evaluation's calibration, and abstention
-(risk-coverage). One place for it: a run's metrics (mm.experiment) and the report's figures (mm.results) both use it."""
+(risk-coverage). One place for it: a run's metrics (mm.distill) and the report's figures (mm.results) both use it."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -176,6 +177,11 @@ def _causal_padding(tokenizer: PreTrainedTokenizerBase) -> None:
 
 def _pretrained(auto: Any, name: str, known: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A checkpoint path or hub id; offline, an unknown name fails here with the known names listed."""
+    if not Path(name).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise StudentError(
+            f"student.name {name!r} is not a local checkpoint and the hub is off: `import mm` sets HF_HUB_OFFLINE=1 "
+            "unless you set it yourself. To download it: export HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 (or give a "
+            f"local path; known offline names: {known})")
     try:
         model = auto.from_pretrained(name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(name)

@@ -18,7 +18,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from mm.collate import IGNORE, encode_batch, length_grouped_batches, source_text, target_logits, target_text
 from mm.config import DistillConfig, StudentConfig
-from mm.distill import Pair, Stage
+from mm.methods import Pair, Stage
 
 BEST, LAST = "best", "last"
 

@@ -1,9 +1,10 @@
 import dataclasses
+import json
 
 import pytest
 import torch
 
-from mm import collate, config, data, decode, distill, experiment, files, student, train
+from mm import collate, config, data, decode, distill, files, methods, student, train
 from mm.config import DistillConfig, StudentConfig
 
 TINY = {"seq2seq": StudentConfig(kind="seq2seq", name="t5-v1_1-tiny", vocab_size=300),
@@ -29,40 +30,43 @@ EVALS = [{"id": c["id"], "k": c["k"], "j": 0, "text": f"Check. Evaluation result
 
 
 def test_filtering_keeps_only_right_parsed_cots():
-    stages = distill.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    every = DistillConfig(self_eval_pairs_per_question=None)
+    stages = methods.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS, every)
     assert [s.name for s in stages] == ["self_eval", "cot"]
     assert len(stages[1].pairs) == 3 and {p.id for p in stages[1].pairs} == {"q0", "q1"}
     assert len(stages[0].pairs) == 6  # self-evaluation learns from wrong and unparseable CoTs too
+    per_question = methods.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS, DistillConfig())[0].pairs
+    assert len(per_question) == 5 and {p.answer for p in per_question} == {"correct", "wrong"}  # q0 keeps 2 of 3
     assert {p.answer for p in stages[0].pairs} == {"correct", "wrong"}
-    unfiltered = distill.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS,
+    unfiltered = methods.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS,
                                       DistillConfig(filter_incorrect=False))
     assert len(unfiltered[1].pairs) == 5
 
 
 def test_step_by_step_takes_one_cot_per_question_the_first_right_one():
-    (stage,) = distill.build_stages("step_by_step", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    (stage,) = methods.build_stages("step_by_step", "svamp", _rows(), COTS, EVALS, DistillConfig())
     by_id = {p.id: p for p in stage.pairs}
     assert set(by_id) == {"q0", "q1"} and by_id["q0"].rationale.startswith("Think 1.")
     assert by_id["q0"].answer == "1" and stage.alpha == 0.5
 
 
 def test_distill_label_uses_the_majority_and_finetune_gold_the_equation():
-    (labels,) = distill.build_stages("distill_label", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    (labels,) = methods.build_stages("distill_label", "svamp", _rows(), COTS, EVALS, DistillConfig())
     assert {p.id: p.answer for p in labels.pairs} == {"q0": "1", "q1": "2"}  # q1 tie: first seen wins
-    (gold,) = distill.build_stages("finetune_gold", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    (gold,) = methods.build_stages("finetune_gold", "svamp", _rows(), COTS, EVALS, DistillConfig())
     assert gold.pairs[3].answer == "3 + 1" and gold.alpha == 1.0 and gold.pairs[0].rationale is None
 
 
 def test_no_usable_teacher_output_is_an_error_naming_the_method():
     bad = [_cot("q0", 0, "9", False)]
-    with pytest.raises(distill.MethodError, match="step_by_step"):
-        distill.build_stages("step_by_step", "svamp", _rows(), bad, [], DistillConfig())
+    with pytest.raises(methods.MethodError, match="step_by_step"):
+        methods.build_stages("step_by_step", "svamp", _rows(), bad, [], DistillConfig())
 
 
 def _batch(kind):
     built = student.build_student(TINY[kind], TEXTS)
-    pairs = [distill.Pair("a", "question 3 has 21 apples", "21", "because 3 times 7 is 21"),
-             distill.Pair("b", "question 5", "5", "because 5")]
+    pairs = [methods.Pair("a", "question 3 has 21 apples", "21", "because 3 times 7 is 21"),
+             methods.Pair("b", "question 5", "5", "because 5")]
     return built, train.collate(pairs, built.tokenizer, kind, TINY[kind], alpha=0.5)
 
 
@@ -115,10 +119,10 @@ def test_causal_labels_cover_only_target_and_eos_even_when_pad_is_eos():
 def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100):
     torch.manual_seed(seed)
     built = student.build_student(TINY[kind], TEXTS)
-    pairs = [distill.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
+    pairs = [methods.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
     cfg = DistillConfig(epochs=steps / 4, batch_size=2, evals_per_epoch=4, patience=patience, save_every=2, bf16=False,
                         lr=1e-3)
-    stage = distill.stage("cot", pairs, cfg.epochs, 0.5, True, cfg)
+    stage = methods.stage("cot", pairs, cfg.epochs, 0.5, True, cfg)
     assert stage.steps == steps and stage.steps_per_epoch == 4
     before = {k: v.clone() for k, v in built.model.state_dict().items()}
     result = train.fit(built, [stage], cfg, TINY[kind], out_dir, validate or (lambda s: 0.5), seed, run_key="t")
@@ -171,7 +175,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     torch.manual_seed(0)
     built = student.build_student(TINY["causal"], TEXTS)
     cfg = DistillConfig(epochs=2, batch_size=1, evals_per_epoch=1, save_every=1, bf16=False)
-    stage = distill.stage("cot", [distill.Pair("q", "question", "1", "because")], cfg.epochs, 0.5, True, cfg)
+    stage = methods.stage("cot", [methods.Pair("q", "question", "1", "because")], cfg.epochs, 0.5, True, cfg)
     result = train.fit(built, [stage], cfg, TINY["causal"], tmp_path, lambda s: 0.1, 0, run_key="other")
     assert [h["step"] for h in result["history"]] == [1, 2]
 
@@ -202,7 +206,7 @@ def test_selection_never_reads_the_test_split(tmp_path, monkeypatch, smoke_param
     files.write_jsonl(teacher_dir / "cots.jsonl", [
         {**_cot(r["id"], 0, r["answer"], True), "text": f"{r['palm_rationale']} The answer is ({r['answer']})."}
         for r in list(splits["train"])[:12]])
-    metrics, predictions, _ = experiment.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)
+    metrics, predictions, _ = distill.run("svamp", "step_by_step", 0, params, tmp_path / "run", teacher_dir)
     during = [ids for fitting, _, ids in seen if fitting]
     after = [(head, ids) for fitting, head, ids in seen if not fitting]
     assert during and not any(test_ids & set(ids) for ids in during)
@@ -241,16 +245,29 @@ def test_choose_ranks_options_by_mean_or_summed_logprob(monkeypatch):
 def test_self_evaluation_pairs_can_be_subsampled_per_question_with_both_verdicts():
     evals = [{"id": "q", "k": k, "j": 0, "verdict": v, "text": "t"} for k, v in enumerate("cccww")]
     evals = [e | {"verdict": "correct" if e["verdict"] == "c" else "wrong"} for e in evals]
-    kept = distill._balanced_per_question(evals, 3)
+    kept = methods._balanced_per_question(evals, 3)
     assert [e["verdict"] for e in kept] == ["correct", "wrong", "correct"]
 
 
 @pytest.mark.slow
 def test_choice_task_is_selected_and_scored_by_likelihood_on_a_balanced_valid_set(tmp_path, smoke_params):
     params = config.load_params(smoke_params, {"distill": {"n_valid": 10, "n_test": 8, "n_test_explain": 4}})
-    metrics, predictions, _ = experiment.run("cqa", "finetune_gold", 0, params, tmp_path / "run", tmp_path / "none")
+    metrics, predictions, _ = distill.run("cqa", "finetune_gold", 0, params, tmp_path / "run", tmp_path / "none")
     assert metrics["n_test"] == len(predictions) == 8 and sorted(metrics["valid_labels"].values()) == [2] * 5
     assert {"test_accuracy_rank_mean", "test_accuracy_rank_sum", "test_accuracy_generate"} <= set(metrics)
     assert metrics["test_accuracy"] == metrics["test_accuracy_rank_mean"]
     assert all(p["predict_output"].startswith("(") for p in predictions)  # an option, as ranked
     assert metrics["epochs_cap"] == 0.5 and metrics["tokens_seen"] > 0 and metrics["bf16"] is False
+
+
+@pytest.mark.slow
+def test_the_command_line_runs_what_the_stage_runs(tmp_path, smoke_params):
+    paths = {name: str(tmp_path / name) for name in ("out_dir", "metrics_file", "predictions_file", "samples_file")}
+    args = ["--dataset", "svamp", "--method", "finetune_gold", "--params", str(smoke_params), "--set",
+            "distill.n_test=5"] + [arg for name, path in paths.items() for arg in (f"--{name.replace('_', '-')}", path)]
+    metrics = distill.main(args)
+    written = json.loads((tmp_path / "metrics_file").read_text())
+    assert written["n_test"] == metrics["n_test"] == 5 and written["profile"] == "smollm2"
+    assert written["overrides"] == {"distill": {"n_test": 5}}
+    assert distill.stage_paths("svamp", "finetune_gold", 0)["metrics_file"] == (
+        "metrics/distill/smollm2/svamp/finetune_gold/seed0.json")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from mm import answers, collate, config, evaluate, experiment, selfeval, student
+from mm import answers, collate, config, distill, evaluate, selfeval, student
 from mm.config import StudentConfig
 
 
@@ -84,10 +84,10 @@ def test_self_consistency_calibrates_on_valid_and_votes_on_test_only(monkeypatch
     monkeypatch.setattr(evaluate, "sample_cots", fake_sample_cots)
     valid = [{"id": f"v{i}"} for i in range(3)]
     test = [{"id": f"t{i}"} for i in range(3)]
-    metrics, samples = experiment.self_consistency(None, "svamp", "mind_mirror", test, valid, params, seed=0)
+    metrics, samples = distill.self_consistency(None, "svamp", "mind_mirror", test, valid, params, seed=0)
     assert metrics["self_eval_ece_valid"] == 0 and metrics["self_eval_ece"] == 1
     assert metrics["self_eval_brier_valid"] == 0 and metrics["self_eval_brier"] == 1
     assert set(metrics["vote_accuracy"].values()) == {0.0}  # votes count test items only
     assert sorted({(r["split"], r["id"][0]) for r in samples}) == [("test", "t"), ("valid", "v")]
-    metrics, samples = experiment.self_consistency(None, "svamp", "step_by_step", test, valid, params, seed=0)
+    metrics, samples = distill.self_consistency(None, "svamp", "step_by_step", test, valid, params, seed=0)
     assert {r["split"] for r in samples} == {"test"} and "self_eval_ece" not in metrics

@@ -104,3 +104,32 @@ def test_missing_path_raises_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(StudentError, match="t5-v1_1-small"):  # the message lists the known shapes
         build_student(StudentConfig(kind="seq2seq", name=str(tmp_path / "missing")))
+
+
+def test_a_hub_id_offline_fails_at_once_naming_the_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(StudentError, match="export HF_HUB_OFFLINE=0"):
+        build_student(StudentConfig(kind="seq2seq", name="google/t5-v1_1-base"))
+
+
+def test_anli_from_the_hub_offline_fails_at_once_naming_the_fix(monkeypatch):
+    from mm import data, files
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(files.DataError, match="export HF_DATASETS_OFFLINE=0"):
+        data.load_benchmark("anli1", source="hub")
+
+
+def test_a_local_t5_checkpoint_loads_trains_saves_and_reloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # a user who turned the hub on: a local path still loads offline
+    torch.manual_seed(0)
+    build_student(StudentConfig(kind="seq2seq", name="t5-v1_1-tiny", vocab_size=300), TEXTS).save(tmp_path / "t5")
+    student = build_student(StudentConfig(kind="seq2seq", name=str(tmp_path / "t5")))
+    batch = student.tokenizer(["predict: 2 + 2"], return_tensors="pt")
+    labels = student.tokenizer(["4"], return_tensors="pt")["input_ids"]
+    loss = student.model(**batch, labels=labels).loss
+    loss.backward()
+    torch.optim.SGD(student.model.parameters(), lr=0.1).step()
+    reloaded = load_student(student.save(tmp_path / "trained"), "seq2seq")
+    with torch.no_grad():
+        assert reloaded.model(**batch, labels=labels).loss < loss

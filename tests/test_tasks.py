@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, experiment, files, results, tasks, teacher
+from mm import config, data, distill, files, results, tasks, teacher
 
 TEMPLATES = [  # (question, operator, rationale): 40 generated word problems
     ("Tom has {a} apples and buys {b} more. How many apples does he have now?", "+",
@@ -57,7 +57,7 @@ def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_par
     cots = files.read_jsonl(out / "cots.jsonl")
     assert run["n_questions"] == 25 and all(c["correct"] for c in cots)  # 28 train less the 3 exemplars
 
-    metrics, predictions, _ = experiment.run("arith", "mind_mirror", 0, arith_params, tmp_path / "run", out)
+    metrics, predictions, _ = distill.run("arith", "mind_mirror", 0, arith_params, tmp_path / "run", out)
     assert metrics["n_train_questions"] == 12 and len(predictions) == metrics["n_test"] == 6
     assert set(task.trivial_baselines(list(splits["train"]), list(splits["test"]))) == {
         "most common train answer", "one operation on the two largest numbers"}
