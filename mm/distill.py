@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from accelerate import PartialState
 from transformers import set_seed
 
 from mm import ROOT, config, decode, evaluate, methods, selfeval, student, tasks, train
@@ -55,6 +56,8 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
 
     fitted = train.fit(model, stages, cfg, params.student, out_dir, validate, seed, run_key(dataset, method, seed,
                                                                                          params, cots))
+    if not PartialState().is_main_process:  # under `accelerate launch`: the main process scores test and writes
+        return {}, [], []
     best = student.load_student(Path(out_dir) / train.BEST, params.student.kind)
     test = holdout(splits["test"], cfg.n_test)  # read only now: selection is over
     subset = holdout(test, cfg.n_test_explain)  # generation on a fixed subset of the same items
@@ -209,6 +212,8 @@ def run_stage(dataset: str, method: str, seed: int, student: str = config.DEFAUL
     where = stage_paths(dataset, method, seed, student or config.DEFAULT_STUDENT) | paths
     teacher_dir = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
     metrics, predictions, samples = run(dataset, method, seed, params, where["out_dir"], teacher_dir)
+    if not metrics:  # another process than the main one
+        return metrics, predictions, samples
     metrics |= {"profile": student, "ablation": ablation, "overrides": applied}
     write_outputs(metrics, predictions, samples, *(where[k] for k in ("metrics_file", "predictions_file",
                                                                       "samples_file")))
@@ -233,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     paths = {k: v for k in ("out_dir", "metrics_file", "predictions_file", "samples_file") if (v := getattr(args, k))}
     metrics, _, _ = run_stage(args.dataset, args.method, args.seed, args.student, args.ablation, args.params,
                               overrides=args.set, **paths)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
+    if metrics:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
     return metrics
 
 

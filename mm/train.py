@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import broadcast_object_list
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -87,15 +88,19 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
 
     Resumable: every save_every steps the model, optimiser, scheduler and RNG go to out/last, and a new call
     with the same run_key continues from there. Only `validate` sees held-out data; the test split never.
+    Under `accelerate launch` each process takes its share of every batch (`batch_size` stays the global batch);
+    only the main process validates and writes, and its early-stopping decision is sent to the others.
     """
     from dvclive import Live
 
     out_dir = Path(out_dir)
     state = _read_state(out_dir, run_key)
     accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 is True else "no",  # "auto": resolved by the caller
-                              gradient_accumulation_steps=cfg.grad_accum, cpu=not torch.cuda.is_available())
+                              gradient_accumulation_steps=cfg.grad_accum,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True),  # one LR step per step
+                              cpu=not torch.cuda.is_available())  # CPU-only: several processes talk over gloo
     live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
-                report=None)
+                report=None) if accelerator.is_main_process else None
     started = time.perf_counter() - state["seconds"]
     for index, stage in enumerate(stages):
         if index < state["stage"]:
@@ -108,9 +113,11 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                                                     stage.steps)
         first = state["step"] if index == state["stage"] else 0
         batches = stage_batches(stage, cfg, seed * 100 + index)[first * cfg.grad_accum :]
+        world, rank = accelerator.num_processes, accelerator.process_index
+        batches = [batch[rank::world] or batch[:1] for batch in batches]  # this process's share of each batch
         loader = DataLoader(stage.pairs, batch_sampler=batches, collate_fn=functools.partial(
             collate, tokenizer=student.tokenizer, kind=student.kind, student_cfg=student_cfg, alpha=stage.alpha))
-        model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
         if state.get("checkpoint") and first > 0:  # mid-stage: model, optimiser, scheduler and RNG
             accelerator.load_state(str(out_dir / LAST / state["checkpoint"]))
         elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
@@ -119,7 +126,8 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
         step, eval_every = first, max(1, stage.steps_per_epoch // cfg.evals_per_epoch)
         bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
         for micro, batch in enumerate(loader, start=1):
-            state["tokens"] += sum(int(part["attention_mask"].sum()) for part in batch.values() if part is not None)
+            batch = {task: {k: v.to(accelerator.device) for k, v in part.items()} for task, part in batch.items()}
+            state["tokens"] += sum(int(part["attention_mask"].sum()) for part in batch.values()) * world
             with accelerator.accumulate(model):
                 loss = multitask_loss(model, batch, stage.alpha, student.kind == "causal")
                 accelerator.backward(loss)
@@ -132,9 +140,11 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             state["global_step"] += 1
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.3f}")
-            live.log_metric(f"train/loss_{stage.name}", loss.item())
+            if live:
+                live.log_metric(f"train/loss_{stage.name}", loss.item())
             last_step = step == stage.steps
-            if stage.selected and (step % eval_every == 0 or last_step) and accelerator.is_main_process:
+            validating = stage.selected and (step % eval_every == 0 or last_step)
+            if validating and accelerator.is_main_process:
                 student.model = accelerator.unwrap_model(model)
                 accuracy = validate(student)
                 live.log_metric("valid/accuracy", accuracy)
@@ -148,7 +158,10 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                     state["since_best"] += 1
                 if state["since_best"] >= cfg.patience and not last_step:
                     last_step = state["stopped_early"] = True
-            live.next_step()
+            if validating:  # every process stops where the main one decided to
+                last_step = broadcast_object_list([last_step])[0]
+            if live:
+                live.next_step()
             if step % cfg.save_every == 0 or last_step:
                 state.update(stage=index + 1 if last_step else index, step=0 if last_step else step,
                              seconds=time.perf_counter() - started)
@@ -158,7 +171,8 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
         bar.close()
         student.model = accelerator.unwrap_model(model)
         accelerator.free_memory()
-    live.end()
+    if live:
+        live.end()
     return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
             "steps": state["global_step"], "stopped_early": state["stopped_early"], "tokens_seen": state["tokens"],
             "train_seconds": round(time.perf_counter() - started, 1)}
@@ -175,12 +189,14 @@ def _save(accelerator: Accelerator, out_dir: Path, state: dict) -> None:
 
     A crash at any point leaves state.json naming a complete checkpoint.
     """
+    previous = state.get("checkpoint")
+    state["checkpoint"] = f"step{state['global_step']}"
+    (out_dir / LAST / state["checkpoint"]).mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(out_dir / LAST / state["checkpoint"]))  # every process: its RNG; the weights once
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    previous = state.get("checkpoint")
-    state["checkpoint"] = f"step{state['global_step']}"
-    accelerator.save_state(str(out_dir / LAST / state["checkpoint"]))
     partial = out_dir / LAST / "state.json.partial"
     partial.write_text(json.dumps(state, indent=1))
     partial.replace(out_dir / LAST / "state.json")
