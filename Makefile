@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup models llama-cpp repro test lint
+.PHONY: setup models llama-cpp repro test lint study-svamp
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -37,3 +37,14 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Study run (a) in the background, one run at a time, each committed as it finishes (README: Compute plan):
+#   nohup make study-svamp > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
+study-svamp: setup models
+	for seed in 0 1 2; do for method in finetune_gold distill_label step_by_step mind_mirror; do \
+	  run=svamp/$$method/seed$$seed; \
+	  $(BIN)/dvc repro -s distill@smollm2-svamp-$$method-$$seed || exit 1; \
+	  git add dvc.lock metrics/distill/smollm2/$$run.json predictions/smollm2/svamp/$$method \
+	    runs/distill/smollm2/svamp-$$method-seed$$seed; \
+	  git diff --cached --quiet || git commit -q -m "Study (a): SVAMP $$method seed $$seed, SmolLM2 (dvc repro)"; \
+	done; done
