@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, files, plots, results, tasks
+from mm import config, files, plots, report, results, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
@@ -58,7 +58,7 @@ def test_report_is_regenerated(study):
     frame = results.load_metrics(study)
     reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
     boot = results.bootstrap_table(["svamp"], ["finetune_gold", "mind_mirror"], root=study)
-    text = results.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
+    text = report.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
 
 
@@ -151,7 +151,7 @@ def test_calibration_table_averages_seeds_per_dataset(study):
         path.write_text(json.dumps(metrics))
     table = results.calibration_table(results.load_metrics(study))
     assert table.loc["svamp"].to_dict() == {"ECE valid": 0.15, "ECE test": 0.3, "seeds": 2}
-    assert "| svamp | 0.15 | 0.3 | 2 |" in results.to_markdown(table)  # seeds stay an integer
+    assert "| svamp | 0.15 | 0.3 | 2 |" in report.to_markdown(table)  # seeds stay an integer
 
 
 def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke_params):
@@ -162,14 +162,14 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
         {"dataset": "svamp", "method": "mind_mirror", "seed": 1, "teacher": "palm", "n_test": 6,
          "n_train_questions": 12},
         {"dataset": "cqa", "method": "mind_mirror", "seed": 0, "teacher": "palm", "n_test": 5, "n_train_questions": 9}])
-    ours = results.paper_comparison(params, frame)["these runs"]
+    ours = report.paper_comparison(params, frame)["these runs"]
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
     assert ours["seeds"] == "cqa 0; svamp 0, 1"
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
-    assert ours["checkpoint selection"] != results.PAPER_RECIPE["checkpoint selection"]  # never the test set
+    assert ours["checkpoint selection"] != report.PAPER_RECIPE["checkpoint selection"]  # never the test set
 
 
 def test_a_second_student_profile_gets_its_own_columns(study):

@@ -1,0 +1,103 @@
+"""The report (results/results.md): result tables as markdown, published reference numbers, and the recipe of these
+runs beside the paper's official code."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mm import config
+from mm.results import summary_table
+
+# Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
+# student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
+PUBLISHED = {
+    "step-by-step, T5-base, PaLM teacher (published)": {"anli1": 49.58, "cqa": 63.29, "svamp": 65.50},
+    "standard fine-tuning, T5-base (published)": {"anli1": 43.58, "cqa": 62.19, "svamp": 62.63},
+}
+# The recipe read off the official code (Attention-is-All-I-Need/Mind-s-Mirror-Distilling-LLM), shown beside ours.
+PAPER_RECIPE = {
+    "teacher": "gpt-3.5-turbo, 5 CoTs per question",
+    "verdicts": "the teacher's own, 5 per CoT (correct / wrong / uncertain)",
+    "CoTs kept": "all, right or wrong",
+    "student": "T5-v1.1 small / base / large (seq2seq)",
+    "training": "SVAMP, T5-base: 50 epochs self-evaluation + 80 epochs CoTs, lr 5e-05, batch 16 per GPU",
+    "train questions": "the whole train split",
+    "checkpoint selection": "best on the test set",
+    "test items": "the whole test split",
+    "seeds": "one run each",
+}
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A plain pipe table (no extra dependency)."""
+    header = "| " + " | ".join([table.index.name or ""] + [str(c) for c in table.columns]) + " |"
+    rule = "|" + "---|" * (len(table.columns) + 1)
+    body = ["| " + " | ".join([str(i)] + ["" if pd.isna(v) else str(v) for v in row]) + " |"
+            for i, row in zip(table.index, table.itertuples(index=False), strict=True)]  # keeps each column's type
+    return "\n".join([header, rule, *body])
+
+
+def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.DataFrame, context: str,
+                    figures: Sequence[str]) -> str:
+    """The README Results section: context, the tables, the figures."""
+    if frame.empty:
+        return f"{context}\n\nNo distillation metrics are committed yet: run `make repro` (see Stages)."
+    parts = [context, "", "**Test accuracy (%), `predict:` head, mean ± std (seeds)**", "",
+             to_markdown(summary_table(frame))]
+    if "test_accuracy_explain" in frame and frame["test_accuracy_explain"].notna().any():
+        parts += ["", "**Test accuracy (%), answer parsed from the generated `explain:` rationale**", "",
+                  to_markdown(summary_table(frame.dropna(subset=["test_accuracy_explain"]), "test_accuracy_explain"))]
+    parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
+              to_markdown(reference)]
+    if not bootstrap.empty:
+        parts += ["", "**mind_mirror minus baseline (points), paired bootstrap 95% interval**", "",
+                  to_markdown(bootstrap.set_index("dataset"))]
+    parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(parts)
+
+
+def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame:
+    """What the committed runs did beside what the paper's official code did, setting by setting: the results
+    table is only comparable with the paper's where the two columns agree."""
+    teacher, student, distill = params.teacher, params.student, params.distill
+
+    def per_dataset(column: str) -> str:
+        values = frame.groupby("dataset")[column].max() if column in frame else {}
+        return ", ".join(f"{dataset} {int(n)}" for dataset, n in values.items())
+
+    used = frame[frame["method"] != "finetune_gold"] if "method" in frame else frame  # its teacher is gold labels
+    teachers = ", ".join(sorted(used["teacher"].unique())) if "teacher" in used else ""
+    verdicts = (f"the teacher's own, {teacher.n_evals} per CoT" if teacher.eval_mode == "teacher" else
+                f"from the gold answer (teacher.eval_mode reference), {teacher.n_evals} per CoT")
+    ours = {
+        "teacher": f"{teachers or teacher.model}, {teacher.n_cots} CoTs per question "
+                   f"(temperature {teacher.temperature})",
+        "verdicts": verdicts,
+        "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
+        "student": f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})",
+        "training": _training(frame, distill),
+        "train questions": per_dataset("n_train_questions"),
+        "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
+                                 f"{f'up to {distill.n_valid}' if distill.n_valid else 'all'} valid questions"),
+        "test items": per_dataset("n_test"),
+        "seeds": "; ".join(f"{dataset} {', '.join(str(int(s)) for s in sorted(seeds.unique()))}"
+                           for dataset, seeds in frame.groupby("dataset")["seed"]) if "seed" in frame else "",
+    }
+    table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
+    table.index.name = "setting"
+    return table
+
+
+def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
+    """The committed runs' schedule: epochs with early stopping, or (runs of the earlier profile) fixed steps."""
+    batch = f"lr {distill.lr:g}, batch {distill.batch_size * distill.grad_accum}"
+    if "epochs_cap" in frame and frame["epochs_cap"].notna().all():
+        trained = frame["epochs_trained"]
+        return (f"{distill.self_eval_epochs:g} epochs self-evaluation + at most {distill.epochs:g} epochs CoTs, early "
+                f"stopping (patience {distill.patience} validations; {trained.min():g}-{trained.max():g} epochs "
+                f"trained), {batch}")
+    steps = ", ".join(str(int(s)) for s in sorted(frame["steps"].dropna().unique())) if "steps" in frame else "?"
+    return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"
+
+
