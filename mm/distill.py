@@ -48,7 +48,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     model = student.build_student(params.student, texts)
     heads = ["predict"] + (["explain"] if stages[-1].alpha < 1 else [])
     select_head = cfg.select_head if cfg.select_head in heads else "predict"
-    valid = balanced_holdout(splits["valid"], cfg.n_valid, task.label_of) if task.options(splits["valid"][0]) else (
+    valid = balanced_holdout(splits["valid"], cfg.n_valid, task.label_of) if task.has_options else (
         holdout(splits["valid"], cfg.n_valid))
 
     def validate(candidate) -> float:
@@ -71,7 +71,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
         **({"test_accuracy_explain": decode.accuracy(by_head["explain"])} if "explain" in by_head else {}),
         **choice_accuracies(best, dataset, test, subset, by_head["predict"], params),
         "val_accuracy": fitted["best_valid_accuracy"], "select_head": select_head,
-        "valid_labels": dict(Counter(task.label_of(r) for r in valid)) if task.options(valid[0]) else {},
+        "valid_labels": dict(Counter(task.label_of(r) for r in valid)) if task.has_options else {},
         "majority_baseline": task.majority_baseline(list(splits["train"]), test),  # whole train split
         "n_test": len(test), "n_test_explain": len(subset) if "explain" in heads else 0, "n_valid": len(valid),
         "n_train_questions": len(rows), **methods.data_counts(stages),
@@ -107,7 +107,7 @@ def choice_accuracies(best, dataset: str, test: Sequence[Mapping], subset: Seque
                       predicted: Sequence[Mapping], params: Params) -> dict[str, float]:
     """On a task with options: test accuracy of each ranking (mean, sum of token log-probabilities; the one in
     `distill.choice_score` is `test_accuracy`), and of the predict head generating its answer freely (on the subset)."""
-    if not tasks.get(dataset).options(test[0]):
+    if not tasks.get(dataset).has_options:
         return {}
     cfg = params.distill
     generated = decode.predict(best, dataset, subset, "predict", cfg.max_new_tokens_predict, cfg.eval_batch_size,
@@ -146,7 +146,7 @@ def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, params: P
     """One record per row. The predict head of a task with options ranks them by likelihood; otherwise it, and the
     explain head always, generate greedily and the answer is parsed from the text."""
     cfg, student_cfg = params.distill, params.student
-    if head == "predict" and tasks.get(dataset).options(rows[0]):
+    if head == "predict" and tasks.get(dataset).has_options:
         return decode.choose(candidate, dataset, rows, cfg.choice_score, cfg.eval_batch_size, cfg.bf16,
                              student_cfg.max_source_tokens, student_cfg.max_target_tokens)
     tokens = cfg.max_new_tokens_predict if head == "predict" else cfg.max_new_tokens_explain

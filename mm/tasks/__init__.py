@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mm import answers
+from mm import answers, files
 from mm.arith import plain_equation
 
 if TYPE_CHECKING:
@@ -51,6 +52,11 @@ class Task:
         if len(predictions) != len(golds):
             raise ValueError(f"{len(predictions)} predictions for {len(golds)} gold answers")
         return sum(map(self.is_correct, predictions, golds)) / len(golds) if golds else 0.0
+
+    @property
+    def has_options(self) -> bool:
+        """Whether rows carry a closed set of answers (choices or labels) that the predict head can rank."""
+        return not isinstance(self.answers, answers.NumberAnswers)
 
     def options(self, row: Mapping) -> list[str]:
         """The answers a row allows, as predict-head targets (rank classification scores each): its choices as
@@ -116,6 +122,17 @@ def one_operation_guess(question: str) -> float | None:
     return a + b
 
 
+def shipped_splits(data_dir: Path, name: str, to_row: Callable[[dict], dict], test_file: str) -> dict[str, list[dict]]:
+    """A release's train file cut into train/valid by its shipped split index, and its test file, checksummed, each
+    raw row mapped into the common schema by `to_row`."""
+    def read(file: str) -> list[dict]:
+        return [to_row(r) for r in files.read_jsonl(files.verified(data_dir / name / file, data_dir))]
+
+    split_file = files.verified(data_dir / name / "train_valid_split.json", data_dir)
+    train, valid = files.split_rows(read("train.jsonl.gz"), split_file)
+    return {"train": train, "valid": valid, "test": read(test_file)}
+
+
 def choice_question(stem: str, choices: Sequence[str]) -> str:
     """The model input of a choice task (upstream's CQA form): the stem, then '(a) ...' to '(e) ...'."""
     lines = [f"({letter}) {choice}" for letter, choice in zip(answers.LETTERS, choices, strict=False)]
@@ -125,6 +142,7 @@ def choice_question(stem: str, choices: Sequence[str]) -> str:
 _registered: dict[str, Task] = {}
 
 
+@cache
 def builtin() -> dict[str, Task]:
     from mm.tasks import anli1, cqa, svamp
 

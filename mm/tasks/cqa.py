@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mm import files
 from mm.answers import LETTERS, ChoiceAnswers
-from mm.tasks import Task, choice_question
+from mm.tasks import Task, choice_question, shipped_splits
 
 if TYPE_CHECKING:
     from mm.config import DataConfig
@@ -15,10 +14,7 @@ if TYPE_CHECKING:
 class Cqa(Task):
     def load(self, data_dir: Path, cfg: DataConfig) -> dict[str, list[dict]]:
         """The shipped train split cut into train/valid by the shipped split file; the official dev set is test."""
-        rows = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "cqa" / "train.jsonl.gz", data_dir))]
-        train, valid = files.split_rows(rows, files.verified(data_dir / "cqa" / "train_valid_split.json", data_dir))
-        test = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "cqa" / "test.jsonl.gz", data_dir))]
-        return {"train": train, "valid": valid, "test": test}
+        return shipped_splits(data_dir, "cqa", _row, "test.jsonl.gz")
 
 
 def _row(row: dict) -> dict:

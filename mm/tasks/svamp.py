@@ -5,10 +5,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mm import files
 from mm.answers import NumberAnswers
 from mm.arith import evaluate_equation, format_number
-from mm.tasks import Task
+from mm.tasks import Task, shipped_splits
 
 if TYPE_CHECKING:
     from mm.config import DataConfig
@@ -17,10 +16,7 @@ if TYPE_CHECKING:
 class Svamp(Task):
     def load(self, data_dir: Path, cfg: DataConfig) -> dict[str, list[dict]]:
         """The shipped train split cut into train/valid by the shipped split file, and the 200-question test set."""
-        rows = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "svamp" / "train.jsonl.gz", data_dir))]
-        train, valid = files.split_rows(rows, files.verified(data_dir / "svamp" / "train_valid_split.json", data_dir))
-        test = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "svamp" / "test.jsonl", data_dir))]
-        return {"train": train, "valid": valid, "test": test}
+        return shipped_splits(data_dir, "svamp", _row, "test.jsonl")
 
     def label_of(self, row: Mapping) -> str:
         """Problem type (Addition, Subtraction, ...)."""
