@@ -3,7 +3,8 @@ only; multi-task answer + teacher CoT; mind_mirror's self-evaluation), on one da
 the dtype `distill.bf16: auto` picks here: what the compute plan in README multiplies by.
 
 Run: python bench/train_step.py [steps] [dataset] [student profile]. Writes bench/results/train_step_<dataset>.json
-with seconds per step and steps per epoch of each method's stages, and the minutes one epoch of each takes.
+with seconds per step and steps per epoch of each method's stages, and the minutes one epoch of each takes. A stage
+that packs a question's CoTs behind one copy of it (distill.pack_cots) is also timed unpacked: the speed-up.
 """
 from __future__ import annotations
 
@@ -35,26 +36,33 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
     result = {"dataset": dataset, "profile": profile, "student": params.student.name, "bf16": bf16,
               "batch_size": cfg.batch_size, "cpu": platform.processor() or platform.machine(),
               "threads": torch.get_num_threads(), "stages": {}}
-    timed: dict[tuple[str, float], float] = {}
+
+    def seconds_per_step(stage: methods.Stage, packed: bool) -> float:
+        times = []
+        for index in train.stage_batches(stage, cfg, seed=0, packed=packed)[: steps + 1]:
+            batch = train.collate([stage.pairs[i] for i in index], built.tokenizer, built.kind, params.student,
+                                  stage.alpha, packed)
+            started = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+                loss = train.multitask_loss(built.model, batch, stage.alpha, built.kind == "causal")
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            times.append(time.perf_counter() - started)
+        return sum(times[1:]) / len(times[1:])  # the first step warms up
+
+    timed: dict[tuple[str, float, bool], float] = {}
     for name, stage in stages.items():
-        key = (stage.name, stage.alpha)  # answer stages of two methods train the same kind of step
+        packed = train.packs(stage, cfg, built.kind)
+        key = (stage.name, stage.alpha, packed)  # answer stages of two methods train the same kind of step
         if key not in timed:
-            batches = train.stage_batches(stage, cfg, seed=0)[: steps + 1]
-            times = []
-            for index in batches:
-                batch = train.collate([stage.pairs[i] for i in index], built.tokenizer, built.kind, params.student,
-                                      stage.alpha)
-                started = time.perf_counter()
-                with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-                    loss = train.multitask_loss(built.model, batch, stage.alpha, built.kind == "causal")
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                times.append(time.perf_counter() - started)
-            timed[key] = sum(times[1:]) / len(times[1:])  # the first step warms up
-        result["stages"][name] = {"pairs": len(stage.pairs), "steps_per_epoch": stage.steps_per_epoch,
-                                  "seconds_per_step": round(timed[key], 2),
-                                  "minutes_per_epoch": round(timed[key] * stage.steps_per_epoch / 60, 1)}
+            timed[key] = seconds_per_step(stage, packed)
+        row = result["stages"][name] = {"pairs": len(stage.pairs), "steps_per_epoch": stage.steps_per_epoch,
+                                        "packed": packed, "seconds_per_step": round(timed[key], 2),
+                                        "minutes_per_epoch": round(timed[key] * stage.steps_per_epoch / 60, 1)}
+        if packed:  # the baseline, same batches of pairs: one copy of the question per CoT
+            unpacked = seconds_per_step(stage, False)
+            row |= {"seconds_per_step_unpacked": round(unpacked, 2), "packing_speedup": round(unpacked / timed[key], 2)}
     print(json.dumps(result, indent=1))
     (ROOT / "bench" / "results" / f"train_step_{dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -112,10 +112,11 @@ class DistillConfig:
     alpha: float = 0.5  # loss = alpha * predict + (1 - alpha) * explain
     filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
     self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
-    epochs: float = 3.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
+    epochs: float = 5.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
     self_eval_epochs: float = 1.0  # passes over mind_mirror's self-evaluation pairs (not validated: no early stop)
     self_eval_pairs_per_question: int | None = 2  # balanced subsample of (CoT, evaluation) pairs; None = all
     batch_size: int = 8  # pairs per step (multi-task: each gives a predict and an explain sequence)
+    pack_cots: bool = True  # causal students: a question's CoTs share one copy of it (same loss, less compute)
     grad_accum: int = 1
     lr: float = 1e-4
     warmup_fraction: float = 0.1

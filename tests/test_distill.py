@@ -116,6 +116,59 @@ def test_causal_labels_cover_only_target_and_eos_even_when_pad_is_eos():
         assert (labels[mask == 0] == collate.IGNORE).all()
 
 
+PACKED_PAIRS = [methods.Pair("a", "question 3 has 21 apples", "21", "because 3 times 7 is 21"),
+                methods.Pair("b", "question 5", "5", "because 5"),
+                methods.Pair("a", "question 3 has 21 apples", "21", "seven threes make 21, then nothing more"),
+                methods.Pair("a", "question 3 has 21 apples", "3 * 7", "21 apples")]
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_packed_cots_get_the_loss_and_gradients_of_one_row_each(attention):
+    torch.manual_seed(0)
+    built = student.build_student(TINY["causal"], TEXTS)
+    built.model.config._attn_implementation = attention
+    args = (built.tokenizer, "causal", TINY["causal"], 0.5)
+    packed, plain = train.collate(PACKED_PAIRS, *args, packed=True), train.collate(PACKED_PAIRS, *args)
+    assert packed["explain"]["input_ids"].shape[0] == 2 and plain["explain"]["input_ids"].shape[0] == 4
+    assert packed["explain"]["attention_mask"].sum() < plain["explain"]["attention_mask"].sum()  # one copy of "a"
+    grads = []
+    for batch in (packed, plain):
+        built.model.zero_grad()
+        loss = train.multitask_loss(built.model, batch, 0.5, causal=True)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in built.model.parameters()]))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    for packed_grad, plain_grad in zip(grads[0][1], grads[1][1], strict=True):
+        assert torch.allclose(packed_grad, plain_grad, atol=1e-5)
+
+
+def test_block_attention_lets_a_cot_see_its_question_and_itself_only():
+    segments = torch.tensor([[0, 0, 1, 1, 2, 2, -1]])
+    allowed = collate.block_attention(segments, boolean=True, dtype=torch.float32)[0, 0]
+    assert allowed[3].tolist() == [True, True, True, True, False, False, False]
+    assert allowed[5].tolist() == [True, True, False, False, True, True, False]  # not the first CoT
+    assert allowed[6].tolist() == [True, True] + [False] * 4 + [True]  # pad: never an empty softmax row
+    additive = collate.block_attention(segments, boolean=False, dtype=torch.float32)[0, 0]
+    assert torch.equal(additive == 0, allowed)
+
+
+def test_packed_batches_keep_a_questions_pairs_together_and_the_epoch_length():
+    pairs = [methods.Pair(f"q{i % 5}", f"question {i % 5}", "1", f"cot {i}") for i in range(17)]
+    cfg = DistillConfig(batch_size=4)
+    stage = methods.stage("cot", pairs, 2, 0.5, True, cfg)
+    assert train.packs(stage, cfg, "causal") and not train.packs(stage, cfg, "seq2seq")
+    assert not train.packs(stage, dataclasses.replace(cfg, pack_cots=False), "causal")
+    batches = train.stage_batches(stage, cfg, seed=0, packed=True)
+    assert len(batches) == stage.steps == 10 and all(len(b) <= 4 for b in batches)
+    epoch = sorted(i for batch in batches[:5] for i in batch)
+    assert epoch == list(range(17))  # one pass over every pair
+    questions_per_batch = [len({pairs[i].question for i in b}) for b in batches]
+    assert sum(questions_per_batch) < sum(len(b) for b in batches)
+    one_each = methods.stage("answer", pairs[:5], 2, 1.0, True, cfg)
+    assert not train.packs(one_each, cfg, "causal")
+    assert train.stage_batches(one_each, cfg, 0, packed=True) == train.stage_batches(one_each, cfg, 0)
+
+
 def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100):
     torch.manual_seed(seed)
     built = student.build_student(TINY[kind], TEXTS)
