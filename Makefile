@@ -40,8 +40,10 @@ lint: setup
 
 # Study run (a) in the background, one run at a time, each committed as it finishes (README: Compute plan):
 #   nohup make study-svamp > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
+#   SEEDS="1 2" picks seeds.
+SEEDS ?= 0 1 2
 study-svamp: setup models
-	for seed in 0 1 2; do for method in finetune_gold distill_label step_by_step mind_mirror; do \
+	for seed in $(SEEDS); do for method in finetune_gold distill_label step_by_step mind_mirror; do \
 	  run=svamp/$$method/seed$$seed; \
 	  $(BIN)/dvc repro -s distill@smollm2-svamp-$$method-$$seed || exit 1; \
 	  git add dvc.lock metrics/distill/smollm2/$$run.json predictions/smollm2/svamp/$$method \
