@@ -1,0 +1,21 @@
+"""The GPU check (bench/gpu.py) in its CPU dry-run mode: the script a device lease runs must not rot between leases."""
+import json
+import subprocess
+import sys
+
+from mm import ROOT
+
+
+def test_gpu_check_dry_run_measures_training_decoding_and_the_smoke_pipeline(tmp_path):
+    out = tmp_path / "gpu.json"
+    subprocess.run([sys.executable, "bench/gpu.py", "--dry-run", "--out", str(out)], cwd=ROOT, check=True,
+                   capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["dry_run"] and result["device"] == "cpu"
+    rows = result["train"]["t5-v1_1-tiny"]["rows"]
+    assert [row["config"].split(":")[0] for row in rows] == ["official", "mm", "mm"]
+    assert rows[0]["speedup_vs_official"] == 1.0 and all(row["tok_per_s"] > 0 for row in rows)
+    greedy, sampled = result["decode"]
+    assert sampled["rows"] == 5 * greedy["rows"] and 0 < sampled["completion_tokens"] <= sampled["rows"] * 8
+    smoke = result["smoke_pipeline"]
+    assert smoke["returncode"] == 0 and smoke["steps"] > 0 and 0 <= smoke["test_accuracy"] <= 1
