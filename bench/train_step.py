@@ -2,9 +2,10 @@
 only; multi-task answer + teacher CoT; mind_mirror's self-evaluation), on one dataset's committed teacher data, with
 the dtype `distill.bf16: auto` picks here: what the compute plan in README multiplies by.
 
-Run: python bench/train_step.py [steps] [dataset] [student profile]. Writes bench/results/train_step_<dataset>.json
-with seconds per step and steps per epoch of each method's stages, and the minutes one epoch of each takes. A stage
-that packs a question's CoTs behind one copy of it (distill.pack_cots) is also timed unpacked: the speed-up.
+Run: python bench/train_step.py [steps] [dataset] [student profile]. Writes
+bench/results/train_step_<dataset>[_<profile>].json with seconds per step and steps per epoch of each method's stages,
+and the minutes one epoch of each takes. A stage that packs a question's CoTs behind one copy of it
+(distill.pack_cots) is also timed unpacked: the speed-up.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
             unpacked = seconds_per_step(stage, False)
             row |= {"seconds_per_step_unpacked": round(unpacked, 2), "packing_speedup": round(unpacked / timed[key], 2)}
     print(json.dumps(result, indent=1))
-    (ROOT / "bench" / "results" / f"train_step_{dataset}.json").write_text(json.dumps(result, indent=2) + "\n")
+    suffix = "" if profile == config.DEFAULT_STUDENT else f"_{profile}"
+    (ROOT / "bench" / "results" / f"train_step_{dataset}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
