@@ -127,6 +127,16 @@ def test_anli_from_the_hub_names_its_setting_when_the_hub_does_not_answer(no_hub
         data.load_benchmark("anli1", source="hub")
 
 
+def test_the_paper_recipe_names_each_setting_it_needs_the_hub_for(no_hub):
+    from mm import config, data, hub
+
+    params = config.load_params("recipes/paper.yaml")
+    with pytest.raises(StudentError, match="google/t5-v1_1-base.*does not answer"):
+        build_student(params.student)
+    with pytest.raises(hub.HubError, match="data.source"):
+        data.load_from_config("anli1", params.data)
+
+
 def test_a_profile_that_needs_the_hub_turns_it_on_where_mm_had_turned_it_off(monkeypatch):
     import huggingface_hub.constants
 
