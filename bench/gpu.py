@@ -9,7 +9,9 @@ weights: the speed, not the text; rows run to max_tokens); and the smoke pipelin
 
 --dry-run: the same code on CPU with tiny shapes and a few steps, in seconds; CI runs it so the script cannot rot. It
 writes to --out (default: a temporary file), never over the GPU figures.
-Run: python bench/gpu.py [--dry-run] [--out PATH]
+Run: python bench/gpu.py [--dry-run] [--out PATH]. The lent device machine has torch, transformers, accelerate and peft
+but not `datasets` or dvc (training runs without dvclive): carry wheels of datasets, dill and multiprocess
+(`.library/device/README.md`) and install them first.
 """
 from __future__ import annotations
 

@@ -5,7 +5,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Everything runs offline: without these a hub lookup takes ~48 s to fail. HF_HOME stays inside the project.
+# The default profile needs nothing from the hub, and without network a hub lookup takes ~48 s to fail: the hub is off
+# unless you set these yourself, and mm.hub turns it back on for a profile that names a hub id. HF_HOME stays inside
+# the project.
+USER_HUB_ENV = {key: os.environ[key] for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+                if key in os.environ}
 for _key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ.setdefault(_key, "1")
 os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -12,6 +13,18 @@ from typing import Any, Literal
 import yaml
 
 from mm import ROOT, tasks
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML 1.2 floats: `5e-05` (as `dvc exp run -S` writes it) is a float, not PyYAML's YAML 1.1 string."""
+
+
+_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                  list("-+0123456789"))
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader)
 
 
 class ParamsError(ValueError):
@@ -57,8 +70,8 @@ class TeacherConfig:
     seed: int = 0
     verdict_probe: int = 40  # reference mode: the teacher also judges this many CoTs (half right), to report
     rationalize: bool = False  # STaR-style retry with the gold answer as a hint when no CoT is right
-    n_questions: dict[str, int] = field(default_factory=lambda: {"svamp": 720, "cqa": 300, "anli1": 900})  # per
-    # dataset; a dataset not named = its whole train split
+    n_questions: dict[str, int | None] = field(default_factory=lambda: {"svamp": 720, "cqa": 300, "anli1": 900})
+    # per dataset; null or a dataset not named = its whole train split
     price_per_mtok_in: float = 0.5  # USD per 1M prompt tokens, for the cost estimate in the report
     price_per_mtok_out: float = 1.5
 
@@ -72,7 +85,7 @@ class TeacherConfig:
         _require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
         _require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
         for name, n in self.n_questions.items():
-            _require(n > 0, f"teacher.n_questions.{name}", "must be positive")
+            _require(n is None or n > 0, f"teacher.n_questions.{name}", "must be positive or null")
 
 
 @dataclass(frozen=True)
@@ -234,7 +247,7 @@ def load_params(path: str | Path = PARAMS, overrides: dict[str, Any] | None = No
     path = path if path.is_absolute() else ROOT / path
     layers = ([] if path.resolve() == PARAMS.resolve() else [PARAMS]) + [path]
     raw: dict[str, Any] = {}
-    for layer in [*(yaml.safe_load(p.read_text()) or {} for p in layers), overrides or {}]:
+    for layer in [*(_load_yaml(p.read_text()) or {} for p in layers), overrides or {}]:
         for section, values in layer.items():
             raw[section] = {**(raw.get(section) or {}), **values} if isinstance(values, dict) else values
     source = " + ".join(str(p) for p in layers) + (" + overrides" if overrides else "")
@@ -269,13 +282,13 @@ def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
         section, dot, name = key.partition(".")
         if not (sep and dot and section and name):
             raise ParamsError(f"override {assignment!r} is not of the form section.key=value")
-        overrides.setdefault(section, {})[name] = yaml.safe_load(value)
+        overrides.setdefault(section, {})[name] = _load_yaml(value)
     return overrides
 
 
 def load_ablation(name: str, path: Path = ABLATIONS) -> tuple[str, dict[str, Any]]:
     """An ablation of ablations/ablations.yaml: its method and its params overrides."""
-    table = yaml.safe_load(path.read_text())
+    table = _load_yaml(path.read_text())
     if name not in table:
         raise ParamsError(f"{path}: no ablation {name!r}; known: {sorted(table)}")
     entry = dict(table[name])
@@ -398,7 +411,7 @@ def check_all(out: Path | None = None) -> str:
         load_params(path)
     for name in load_params(PARAMS).students:
         load_run_params(PARAMS, student=name)
-    ablations = yaml.safe_load(ABLATIONS.read_text()) if ABLATIONS.exists() else {}
+    ablations = _load_yaml(ABLATIONS.read_text()) if ABLATIONS.exists() else {}
     for name in ablations:
         _, overrides = load_ablation(name)
         try:
@@ -416,14 +429,26 @@ def as_set_args(recipe: str | Path) -> list[str]:
     params.yaml: DVC then runs the pipeline with exactly the values `load_params(recipe)` gives, no file copied."""
     path = Path(recipe) if Path(recipe).is_absolute() else ROOT / recipe
     load_params(path)
-    layer = yaml.safe_load(path.read_text()) or {}
+    layer = _load_yaml(path.read_text()) or {}
     args = []
     for section, values in layer.items():
         whole = not isinstance(values, dict) or section in ("tasks", "students")  # name -> spec: set as one value
         for key, value in [(None, values)] if whole else values.items():
             name = section if key is None else f"{section}.{key}"
-            args += ["-S", f"{name}={json.dumps(value)}"]
+            if isinstance(value, dict):  # DVC merges a mapping into the old one; the recipe replaces it: drop, add
+                args += ["-S", f"~{name}", "-S", f"+{name}={_override(value)}"]
+            else:
+                args += ["-S", f"{name}={_override(value)}"]
     return args
+
+
+def _override(value: Any) -> str:
+    """A value in DVC's `-S` (Hydra override) grammar: JSON, except that mapping keys go unquoted."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_override(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_override(item) for item in value) + "]"
+    return json.dumps(value)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -166,8 +166,8 @@ def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
 # What a checkpoint's weights and its selection history depend on: the modules under data loading, training
 # and validation (tests/test_layers.py keeps this equal to their import closure). Editing a report module (results,
 # plots) or the teacher therefore never throws away a half-done run.
-TRAINING_CODE = ("answers", "arith", "collate", "config", "data", "decode", "files", "hf_generate", "llm", "llm_local",
-                 "methods", "prompts", "student", "tasks", "train")
+TRAINING_CODE = ("answers", "arith", "collate", "config", "data", "decode", "files", "hf_generate", "hub", "llm",
+                 "llm_local", "methods", "prompts", "student", "tasks", "train")
 
 
 def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:

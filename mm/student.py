@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from mm import hub
 from mm.config import StudentConfig
 from mm.hf_generate import load_gguf_model
 from mm.llm_local import MODEL_DIR, gguf_path
@@ -176,20 +176,16 @@ def _causal_padding(tokenizer: PreTrainedTokenizerBase) -> None:
 
 
 def _pretrained(auto: Any, name: str, known: list[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A checkpoint path or hub id; offline, an unknown name fails here with the known names listed."""
-    if not Path(name).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise StudentError(
-            f"student.name {name!r} is not a local checkpoint and the hub is off: `import mm` sets HF_HUB_OFFLINE=1 "
-            "unless you set it yourself. To download it: export HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 (or give a "
-            f"local path; known offline names: {known})")
+    """A checkpoint path, or a hub id (mm.hub: the cache first, then the hub where it answers)."""
+    def load() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        return auto.from_pretrained(name, dtype=torch.float32), AutoTokenizer.from_pretrained(name)
+
+    local = name.startswith(("/", ".", "~")) or Path(name).exists()
     try:
-        model = auto.from_pretrained(name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(name)
-    except OSError as err:
-        raise StudentError(
-            f"student.name {name!r} is neither a known name {known} nor a loadable checkpoint path/hub id: {err}"
-        ) from err
-    return model, tokenizer
+        return load() if local else hub.fetch("student.name", name, load)
+    except (OSError, hub.HubError) as err:
+        raise StudentError(f"student.name {name!r} is neither a known name {known} nor a loadable checkpoint path "
+                           f"or hub id: {err}") from err
 
 
 def _with_lora(model: PreTrainedModel, cfg: StudentConfig) -> Any:

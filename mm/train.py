@@ -121,7 +121,10 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     Under `accelerate launch` each process takes its share of every batch (`batch_size` stays the global batch);
     only the main process validates and writes, and its early-stopping decision is sent to the others.
     """
-    from dvclive import Live
+    try:
+        from dvclive import Live
+    except ImportError:  # a bare GPU box (bench/gpu.py) has no dvc: the valid curve is in the metrics' history anyway
+        Live = None  # noqa: N806
 
     out_dir = Path(out_dir)
     state = _read_state(out_dir, run_key)
@@ -130,7 +133,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                               dataloader_config=DataLoaderConfiguration(split_batches=True),  # one LR step per step
                               cpu=not torch.cuda.is_available())  # CPU-only: several processes talk over gloo
     live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
-                report=None) if accelerator.is_main_process else None
+                report=None) if accelerator.is_main_process and Live else None
     started = time.perf_counter() - state["seconds"]
     for index, stage in enumerate(stages):
         if index < state["stage"]:
@@ -179,7 +182,8 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             if validating and accelerator.is_main_process:
                 student.model = accelerator.unwrap_model(model)
                 accuracy = validate(student)
-                live.log_metric("valid/accuracy", accuracy)
+                if live:
+                    live.log_metric("valid/accuracy", accuracy)
                 epoch = round(step / stage.steps_per_epoch, 3)
                 state["history"].append({"stage": stage.name, "step": step, "epoch": epoch, "valid_accuracy": accuracy,
                                          "loss": loss.item()})

@@ -94,15 +94,18 @@ def test_a_recipe_becomes_dvc_set_arguments_for_exactly_its_keys(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("distill:\n  epochs: 2\nstudy:\n  datasets: [svamp]\n")
     assert config.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", 'study.datasets=["svamp"]']
+    recipe.write_text("teacher:\n  n_questions: {svamp: 16}\n")  # replaces params.yaml's mapping, as the recipe does
+    assert config.as_set_args(recipe) == ["-S", "~teacher.n_questions", "-S", "+teacher.n_questions={svamp: 16}"]
     recipe.write_text("distill:\n  epochs: -1\n")
     with pytest.raises(config.ParamsError, match="distill.epochs"):
         config.as_set_args(recipe)
 
 
-def test_dvc_applying_the_set_arguments_gives_the_recipes_params(tmp_path, root):
+@pytest.mark.parametrize("recipe", ["recipes/quick.yaml", "recipes/smoke.yaml", "recipes/paper.yaml"])
+def test_dvc_applying_the_set_arguments_gives_the_recipes_params(recipe, tmp_path, root):
     from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does to params.yaml
 
     copy = tmp_path / "params.yaml"
     copy.write_text((root / "params.yaml").read_text())
-    apply_overrides(str(copy), [a for a in config.as_set_args("recipes/quick.yaml") if a != "-S"])
-    assert config.parse_params(yaml.safe_load(copy.read_text())) == config.load_params("recipes/quick.yaml")
+    apply_overrides(str(copy), [a for a in config.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
+    assert config.load_params(copy) == config.load_params(recipe)  # DVC writes 5e-05 for 5.0e-5: still a float

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import sys
 
 import pytest
 import torch
@@ -195,6 +196,12 @@ def test_two_training_steps_change_weights_and_survive_save_load(kind, tmp_path)
         assert torch.allclose(built.model.eval()(**enc, **extra).logits, loaded.model.eval()(**enc, **extra).logits,
                               atol=1e-5)
     assert (tmp_path / train.BEST / "config.json").exists()
+
+
+def test_training_runs_without_dvclive(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dvclive", None)  # a bare GPU box: `import dvclive` raises ImportError
+    _, _, result = _fit("causal", tmp_path)
+    assert result["steps"] == 2 and len(result["history"]) == 2 and not (tmp_path / "dvclive").exists()
 
 
 def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path):

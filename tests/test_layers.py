@@ -8,9 +8,9 @@ import yaml
 from mm import ROOT
 
 # Lower layers first: a module may import only modules listed before it.
-LAYERS = ["arith", "answers", "files", "tasks", "config", "data", "selfeval", "prompts", "llm", "cache", "llm_openai",
-          "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate", "methods",
-          "decode", "train", "evaluate", "distill", "results", "report", "plots"]
+LAYERS = ["arith", "answers", "files", "hub", "tasks", "config", "data", "selfeval", "prompts", "llm", "cache",
+          "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate",
+          "methods", "decode", "train", "evaluate", "distill", "results", "report", "plots"]
 
 
 def _source(name: str) -> str:

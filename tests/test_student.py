@@ -1,5 +1,6 @@
 """Student building: tokenizer, tiny T5 / tiny Llama from config, save/load, LoRA merge, clear errors."""
 import math
+import os
 
 import pytest
 import torch
@@ -93,31 +94,83 @@ def test_lora_trains_adapters_and_saves_merged(kind, name, tmp_path):
     assert torch.allclose(_logits(back), before, atol=1e-4)
 
 
+@pytest.fixture
+def no_hub(monkeypatch):
+    """mm's own default (the user set nothing), and a hub that does not answer: no test waits on the network."""
+    monkeypatch.setattr("mm.USER_HUB_ENV", {})
+    monkeypatch.setattr("mm.hub.reachable", lambda endpoint, timeout: False)
+
+
 @pytest.mark.parametrize(("kind", "name"), [("seq2seq", "t5-v1_1-huge"), ("causal", "no-such-model")])
-def test_unknown_name_raises_clear_error(kind, name, monkeypatch):
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # fail fast even if imported before mm
-    with pytest.raises(StudentError, match=name):
+def test_unknown_name_raises_clear_error(kind, name, no_hub):
+    with pytest.raises(StudentError, match=f"{name}.*does not answer"):
         build_student(StudentConfig(kind=kind, name=name))
 
 
-def test_missing_path_raises_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+def test_missing_path_raises_clear_error_without_asking_the_hub(tmp_path, monkeypatch):
+    monkeypatch.setattr("mm.hub.require", lambda *args: pytest.fail("a path never goes to the hub"))
     with pytest.raises(StudentError, match="t5-v1_1-small"):  # the message lists the known shapes
         build_student(StudentConfig(kind="seq2seq", name=str(tmp_path / "missing")))
 
 
-def test_a_hub_id_offline_fails_at_once_naming_the_fix(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(StudentError, match="export HF_HUB_OFFLINE=0"):
+def test_a_hub_id_with_the_hub_turned_off_by_the_user_fails_at_once_naming_the_fix(monkeypatch):
+    monkeypatch.setattr("mm.USER_HUB_ENV", {"HF_HUB_OFFLINE": "1"})
+    monkeypatch.setattr("mm.hub.reachable", lambda endpoint, timeout: pytest.fail("the user said offline"))
+    with pytest.raises(StudentError, match="student.name.*export them as 0"):
         build_student(StudentConfig(kind="seq2seq", name="google/t5-v1_1-base"))
 
 
-def test_anli_from_the_hub_offline_fails_at_once_naming_the_fix(monkeypatch):
-    from mm import data, files
+def test_anli_from_the_hub_names_its_setting_when_the_hub_does_not_answer(no_hub):
+    from mm import data, hub
 
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    with pytest.raises(files.DataError, match="export HF_DATASETS_OFFLINE=0"):
+    with pytest.raises(hub.HubError, match="data.source.*does not answer"):
         data.load_benchmark("anli1", source="hub")
+
+
+def test_the_paper_recipe_names_each_setting_it_needs_the_hub_for(no_hub):
+    from mm import config, data, hub
+
+    params = config.load_params("recipes/paper.yaml")
+    with pytest.raises(StudentError, match="google/t5-v1_1-base.*does not answer"):
+        build_student(params.student)
+    with pytest.raises(hub.HubError, match="data.source"):
+        data.load_from_config("anli1", params.data)
+
+
+def test_a_profile_that_needs_the_hub_turns_it_on_where_mm_had_turned_it_off(monkeypatch):
+    import huggingface_hub.constants
+
+    from mm import hub
+
+    monkeypatch.setattr("mm.USER_HUB_ENV", {})
+    monkeypatch.setattr("mm.hub.reachable", lambda endpoint, timeout: True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    for name in hub.OFFLINE_VARS:
+        monkeypatch.setenv(name, "1")
+
+    def load():  # stands in for from_pretrained: not in the cache, so it needs the hub
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            raise OSError("not in the cache and the hub is off")
+        return "snapshot"
+
+    assert hub.fetch("student.name", "google/t5-v1_1-base", load) == "snapshot"
+    assert all(os.environ[name] == "0" for name in hub.OFFLINE_VARS)
+
+
+def test_a_user_who_turned_the_hub_on_gets_the_loaders_own_error(monkeypatch):
+    from mm import hub
+
+    monkeypatch.setattr("mm.USER_HUB_ENV", {"HF_HUB_OFFLINE": "0"})
+    monkeypatch.setattr("mm.hub.require", lambda *args: pytest.fail("already online: nothing to turn on"))
+    with pytest.raises(OSError, match="no such repo"):
+        hub.fetch("student.name", "org/missing", lambda: (_ for _ in ()).throw(OSError("no such repo")))
+
+
+def test_a_cached_or_local_load_needs_no_hub(monkeypatch):
+    from mm import hub
+
+    monkeypatch.setattr("mm.hub.require", lambda *args: pytest.fail("found locally: the hub stays off"))
+    assert hub.fetch("student.name", "org/cached", lambda: "from the cache") == "from the cache"
 
 
 def test_a_local_t5_checkpoint_loads_trains_saves_and_reloads(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from mm import files
 from mm.answers import LabelAnswers
+from mm.hub import fetch
 from mm.tasks import Task
 
 if TYPE_CHECKING:
@@ -23,10 +23,6 @@ class Anli(Task):
         """Local ANLI R1: the shipped release has no train inputs, so the official dev split is the train pool,
         cut once into train/valid; `data.source: hub` reads HF `anli` train_r1/dev_r1/test_r1 instead."""
         if cfg.source == "hub":
-            if os.environ.get("HF_DATASETS_OFFLINE") == "1":
-                raise files.DataError("data.source: hub reads HF `anli`, but the hub is off (`import mm` sets "
-                                      "HF_DATASETS_OFFLINE=1 unless you set it): export HF_DATASETS_OFFLINE=0 "
-                                      "HF_HUB_OFFLINE=0, or use data.source: local")
             return _from_hub(data_dir)
         pool = [_row(r) for r in files.read_jsonl(files.verified(data_dir / "anli1" / "valid.jsonl.gz", data_dir))]
         order = np.random.default_rng(cfg.split_seed).permutation(len(pool))
@@ -46,7 +42,7 @@ def _from_hub(data_dir: Path) -> dict[str, list[dict]]:
     """HF `anli` train_r1/dev_r1/test_r1 (needs hub access), joined by row with the shipped PaLM outputs."""
     from datasets import load_dataset
 
-    hub = load_dataset("anli")
+    hub = fetch("data.source", "hub (HF `anli`)", lambda: load_dataset("anli"))
     read = lambda name: files.read_jsonl(files.verified(data_dir / "anli1" / name, data_dir))  # noqa: E731
     out = {}
     pairs = (("train", "train_r1", "train_palm_only.jsonl.gz"), ("valid", "dev_r1", "valid.jsonl.gz"),
