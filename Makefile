@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup models llama-cpp repro test lint study-svamp
+.PHONY: setup models llama-cpp repro test lint study-svamp chain
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -50,3 +50,9 @@ study-svamp: setup models
 	    runs/distill/smollm2/svamp-$$method-seed$$seed; \
 	  git diff --cached --quiet || git commit -q -m "Study (a): SVAMP $$method seed $$seed, SmolLM2 (dvc repro)"; \
 	done; done
+
+# The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), then study (a):
+#   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
+chain: setup models
+	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local --set "teacher.n_questions={anli1: 900, cqa: 2000}"
+	$(MAKE) study-svamp
