@@ -70,7 +70,7 @@ class TeacherConfig:
     seed: int = 0
     verdict_probe: int = 40  # reference mode: the teacher also judges this many CoTs (half right), to report
     rationalize: bool = False  # STaR-style retry with the gold answer as a hint when no CoT is right
-    n_questions: dict[str, int | None] = field(default_factory=lambda: {"svamp": 720, "cqa": 300, "anli1": 900})
+    n_questions: dict[str, int | None] = field(default_factory=lambda: {"svamp": 720, "cqa": 2000, "anli1": 900})
     # per dataset; null or a dataset not named = its whole train split
     price_per_mtok_in: float = 0.5  # USD per 1M prompt tokens, for the cost estimate in the report
     price_per_mtok_out: float = 1.5
