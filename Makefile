@@ -54,5 +54,5 @@ study-svamp: setup models
 # The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), then study (a):
 #   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
 chain: setup models
-	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local --set "teacher.n_questions={anli1: 900, cqa: 2000}"
+	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
 	$(MAKE) study-svamp
