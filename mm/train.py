@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import broadcast_object_list
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -30,6 +31,7 @@ from mm.config import DistillConfig, StudentConfig
 from mm.methods import Pair, Stage
 
 BEST, LAST = "best", "last"
+BEST_TRAINABLE = "best_trainable.safetensors"  # in out/last: the best's trainable weights, when some are frozen
 
 
 def task_loss(model, batch: dict, causal: bool) -> torch.Tensor:
@@ -117,7 +119,9 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     best goes to out/best, and the stage stops early after `patience` validations without a new best.
 
     Resumable: every save_every steps the model, optimiser, scheduler and RNG go to out/last, and a new call
-    with the same run_key continues from there. Only `validate` sees held-out data; the test split never.
+    with the same run_key continues from there. Frozen weights (LoRA's base) are left out of out/last: they are
+    rebuilt with the student, so a LoRA run's out/last is small enough to carry to another machine, and holds
+    what is needed to rebuild out/best too. Only `validate` sees held-out data; the test split never.
     Under `accelerate launch` each process takes its share of every batch (`batch_size` stays the global batch);
     only the main process validates and writes, and its early-stopping decision is sent to the others.
     """
@@ -132,6 +136,9 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                               gradient_accumulation_steps=cfg.grad_accum,
                               dataloader_config=DataLoaderConfiguration(split_batches=True),  # one LR step per step
                               cpu=not torch.cuda.is_available())  # CPU-only: several processes talk over gloo
+    accelerator.register_save_state_pre_hook(_drop_frozen_weights)
+    if state["best_step"] is not None and not (out_dir / BEST).exists() and accelerator.is_main_process:
+        _restore_best(student, out_dir)
     live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
                 report=None) if accelerator.is_main_process and Live else None
     started = time.perf_counter() - state["seconds"]
@@ -154,9 +161,10 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             packed=packed))
         model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
         if state.get("checkpoint") and first > 0:  # mid-stage: model, optimiser, scheduler and RNG
-            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]))
+            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]),
+                                   strict=all(p.requires_grad for p in model.parameters()))
         elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
-            _load_weights(accelerator.unwrap_model(model), out_dir / LAST / state["checkpoint"])
+            _load_into(accelerator.unwrap_model(model), _weights_file(out_dir / LAST / state["checkpoint"]))
         model.train()
         step, eval_every = first, max(1, stage.steps_per_epoch // cfg.evals_per_epoch)
         bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
@@ -190,6 +198,9 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                 if accuracy > state["best"]:
                     state.update(best=accuracy, best_step=state["global_step"], since_best=0)
                     student.save(out_dir / BEST)
+                    if not all(p.requires_grad for p in student.model.parameters()):
+                        (out_dir / LAST).mkdir(parents=True, exist_ok=True)
+                        save_file(_trainable(student.model), out_dir / LAST / BEST_TRAINABLE)
                 else:
                     state["since_best"] += 1
                 if state["since_best"] >= cfg.patience and not last_step:
@@ -240,12 +251,41 @@ def _save(accelerator: Accelerator, out_dir: Path, state: dict) -> None:
         shutil.rmtree(out_dir / LAST / previous, ignore_errors=True)
 
 
-def _load_weights(model, checkpoint: Path) -> None:
-    from safetensors.torch import load_file
+def _trainable(model) -> dict[str, torch.Tensor]:
+    """The state-dict entries of the weights that train (LoRA: the adapters), as contiguous copies."""
+    names = {name for name, p in model.named_parameters(remove_duplicate=False) if p.requires_grad}
+    return {name: t.detach().contiguous().clone() for name, t in model.state_dict().items() if name in names}
 
+
+def _drop_frozen_weights(models: list, weights: list[dict], _output_dir: str) -> None:
+    """accelerate save_state hook: keep only trainable weights (a LoRA checkpoint: ~13 MB, not ~2 GB)."""
+    for model, state_dict in zip(models, weights, strict=True):
+        for name, p in model.named_parameters(remove_duplicate=False):  # tied copies too
+            if not p.requires_grad:
+                state_dict.pop(name, None)
+
+
+def _restore_best(student, out_dir: Path) -> None:
+    """Rebuild out/best of a run whose out/last travelled without it (LoRA: the best's adapters are in out/last)."""
+    path = out_dir / LAST / BEST_TRAINABLE
+    if not path.exists():
+        raise FileNotFoundError(f"{out_dir / BEST} is missing and {path} cannot rebuild it: this run's best "
+                                f"checkpoint is lost; delete {out_dir / LAST} to restart the run")
+    live = _trainable(student.model)
+    _load_into(student.model, path)
+    student.save(out_dir / BEST)
+    student.model.load_state_dict(live, strict=False)  # training resumes from out/last, not from the best
+
+
+def _weights_file(checkpoint: Path) -> Path:
     files = sorted(checkpoint.glob("model*.safetensors"))
     if not files:
         raise FileNotFoundError(f"{checkpoint}: no model weights to resume from")
-    missing, unexpected = model.load_state_dict(load_file(files[0]), strict=False)
+    return files[0]
+
+
+def _load_into(model, path: Path) -> None:
+    """Load a (possibly partial: trainable-only) state dict; a key the model lacks is an error."""
+    _missing, unexpected = model.load_state_dict(load_file(path), strict=False)
     if unexpected:
-        raise RuntimeError(f"{checkpoint}: weights do not fit the model ({unexpected[:3]} ...)")
+        raise RuntimeError(f"{path}: weights do not fit the model ({unexpected[:3]} ...)")

@@ -1,8 +1,10 @@
 import dataclasses
 import json
+import shutil
 import sys
 
 import pytest
+import safetensors.torch
 import torch
 
 from mm import collate, config, data, decode, distill, files, methods, student, train
@@ -170,16 +172,17 @@ def test_packed_batches_keep_a_questions_pairs_together_and_the_epoch_length():
     assert train.stage_batches(one_each, cfg, 0, packed=True) == train.stage_batches(one_each, cfg, 0)
 
 
-def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100):
+def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100, lora_r=0):
     torch.manual_seed(seed)
-    built = student.build_student(TINY[kind], TEXTS)
+    student_cfg = dataclasses.replace(TINY[kind], lora_r=lora_r)
+    built = student.build_student(student_cfg, TEXTS)
     pairs = [methods.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
     cfg = DistillConfig(epochs=steps / 4, batch_size=2, evals_per_epoch=4, patience=patience, save_every=2, bf16=False,
                         lr=1e-3)
     stage = methods.stage("cot", pairs, cfg.epochs, 0.5, True, cfg)
     assert stage.steps == steps and stage.steps_per_epoch == 4
     before = {k: v.clone() for k, v in built.model.state_dict().items()}
-    result = train.fit(built, [stage], cfg, TINY[kind], out_dir, validate or (lambda s: 0.5), seed, run_key="t")
+    result = train.fit(built, [stage], cfg, student_cfg, out_dir, validate or (lambda s: 0.5), seed, run_key="t")
     return built, before, result
 
 
@@ -204,22 +207,46 @@ def test_training_runs_without_dvclive(tmp_path, monkeypatch):
     assert result["steps"] == 2 and len(result["history"]) == 2 and not (tmp_path / "dvclive").exists()
 
 
-def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path):
-    reference, _, _ = _fit("causal", tmp_path / "reference", steps=4)
-    calls = []
+def _scores(*values):
+    """A validate function returning values in turn; KeyboardInterrupt (a crash) once they run out."""
+    remaining = list(values)
 
-    def crash_on_third(_):
-        calls.append(1)
-        if len(calls) == 3:
+    def validate(_):
+        if not remaining:
             raise KeyboardInterrupt
-        return 0.5
+        return remaining.pop(0)
+    return validate
 
+
+@pytest.mark.parametrize("lora_r", [0, 4])
+def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path, lora_r):
+    reference, _, _ = _fit("causal", tmp_path / "reference", steps=4, lora_r=lora_r)
     with pytest.raises(KeyboardInterrupt):
-        _fit("causal", tmp_path / "resumed", steps=4, validate=crash_on_third)
-    resumed, _, result = _fit("causal", tmp_path / "resumed", steps=4)
+        _fit("causal", tmp_path / "resumed", steps=4, validate=_scores(0.5, 0.5), lora_r=lora_r)
+    (checkpoint,) = (tmp_path / "resumed" / train.LAST).glob("step*/model.safetensors")
+    saved = safetensors.torch.load_file(checkpoint)
+    assert all("lora_" in name for name in saved) if lora_r else len(saved) > 0  # LoRA: the adapters only
+    resumed, _, result = _fit("causal", tmp_path / "resumed", steps=4, lora_r=lora_r)
     assert result["steps"] == 4 and [h["step"] for h in result["history"]] == [1, 2, 3, 4]
     ref, got = reference.model.state_dict(), resumed.model.state_dict()
     assert all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref)
+
+
+@pytest.mark.parametrize("lora_r", [0, 4])
+def test_a_checkpoint_carried_without_out_best_rebuilds_it_from_lora_adapters(tmp_path, lora_r):
+    _fit("causal", tmp_path / "reference", steps=4, validate=_scores(0.1, 0.9, 0.2, 0.3), lora_r=lora_r)
+    with pytest.raises(KeyboardInterrupt):  # the best (step 2) is saved, then a crash at step 3
+        _fit("causal", tmp_path / "carried", steps=4, validate=_scores(0.1, 0.9), lora_r=lora_r)
+    shutil.rmtree(tmp_path / "carried" / train.BEST)  # out/last travelled to another machine; out/best did not
+    if not lora_r:  # full fine-tuning keeps no copy of the best in out/last
+        with pytest.raises(FileNotFoundError, match="delete"):
+            _fit("causal", tmp_path / "carried", steps=4, validate=_scores(0.2, 0.3))
+        return
+    _, _, result = _fit("causal", tmp_path / "carried", steps=4, validate=_scores(0.2, 0.3), lora_r=lora_r)
+    assert result["best_step"] == 2 and result["steps"] == 4
+    ref = student.load_student(tmp_path / "reference" / train.BEST).model.state_dict()
+    got = student.load_student(tmp_path / "carried" / train.BEST).model.state_dict()
+    assert ref.keys() == got.keys() and all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref)
 
 
 def test_early_stopping_ends_the_stage_after_patience_validations_without_a_new_best(tmp_path):
