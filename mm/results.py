@@ -2,6 +2,7 @@
 ablation frames. Rendering them as the report is mm.report."""
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,23 +18,48 @@ from mm.files import read_jsonl
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
 
 
-def load_metrics(root: Path = ROOT, kind: str = "distill") -> pd.DataFrame:
+def load_metrics(root: Path = ROOT, kind: str = "distill", params_file: Path | None = None) -> pd.DataFrame:
     """One row per committed run: metrics/distill/<student profile>/<dataset>/<method>/seed<k>.json (ablations:
     metrics/ablations/<dataset>/<ablation>/seed<k>.json, the default profile), with its self-consistency vote
-    accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, and its `setting`."""
-    rows = []
+    accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, and its `setting`.
+
+    With params_file, only runs trained at that file's budget count: a run whose `epochs_cap` differs (or that
+    predates epoch budgets) is superseded until re-run, and its path is listed in `frame.attrs["superseded"]`."""
+    rows, superseded = [], []
     pattern = "*/*/*/seed*.json" if kind == "distill" else "*/*/seed*.json"
     for path in sorted((root / "metrics" / kind).glob(pattern)):
         metrics = json.loads(path.read_text())
+        profile = path.parts[-4] if kind == "distill" else config.DEFAULT_STUDENT
+        ablation = "" if kind == "distill" else path.parts[-2]
+        if params_file is not None and metrics.get("epochs_cap") != _epochs_cap(Path(params_file), profile, ablation):
+            superseded.append(str(path.relative_to(root)))
+            continue
         consistency = metrics.get("self_consistency", {})
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-                    | {"profile": path.parts[-4] if kind == "distill" else config.DEFAULT_STUDENT}
+                    | {"profile": profile}
                     | {f"sc.{k}": v for k, v in consistency.get("vote_accuracy", {}).items()}
                     | {f"cal.{k}": v for k, v in consistency.items() if k.startswith(("self_eval_", "aurc_"))})
     frame = pd.DataFrame(rows)
     if not frame.empty:
         frame["setting"] = [setting(d, p) for d, p in zip(frame["dataset"], frame["profile"], strict=True)]
+    frame.attrs["superseded"] = superseded
     return frame
+
+
+@functools.cache
+def _epochs_cap(params_file: Path, profile: str, ablation: str) -> float:
+    """The final stage's epoch cap a run of this profile (and ablation) trains under today."""
+    return config.load_run_params(params_file, profile, ablation)[1].distill.epochs
+
+
+def seeds_of(frame: pd.DataFrame, **where: str) -> set[int]:
+    """The seeds of the frame's runs that match every column=value given (e.g. dataset, method, profile)."""
+    if frame.empty:
+        return set()
+    mask = pd.Series(True, index=frame.index)
+    for column, value in where.items():
+        mask &= frame[column] == value
+    return {int(seed) for seed in frame.loc[mask, "seed"]}
 
 
 def setting(dataset: str, profile: str) -> str:
@@ -69,18 +95,23 @@ def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, s
 
 
 def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict",
-                 profile: str = config.DEFAULT_STUDENT) -> tuple[list, list]:
-    """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have."""
+                 profile: str = config.DEFAULT_STUDENT, seeds: set[int] | None = None) -> tuple[list, list]:
+    """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have
+    (and, given `seeds`, only those)."""
     folder = root / "predictions" / profile / dataset
-    return paired_correctness(folder / method, folder / baseline, head)
+    return paired_correctness(folder / method, folder / baseline, head, seeds)
 
 
-def paired_correctness(first: Path, second: Path, head: str = "predict") -> tuple[list, list]:
+def paired_correctness(first: Path, second: Path, head: str = "predict",
+                       seeds: set[int] | None = None) -> tuple[list, list]:
     """Correctness of two runs' prediction folders (seed<k>.jsonl each) on the same test items, pooled over the seeds
-    both have, each seed paired with the same seed; items where either run has no such head are left out."""
+    both have (given `seeds`: only those), each seed paired with the same seed; items where either run has no such
+    head are left out."""
     key, mine_all, theirs_all = f"{head}_correct", [], []
     for path in sorted(first.glob("seed*.jsonl")):
         if path.name.endswith(".samples.jsonl") or not (second / path.name).exists():
+            continue
+        if seeds is not None and int(path.name.removeprefix("seed").removesuffix(".jsonl")) not in seeds:
             continue
         mine = {r["id"]: r[key] for r in read_jsonl(path) if key in r}
         theirs = {r["id"]: r[key] for r in read_jsonl(second / path.name) if key in r}
@@ -109,13 +140,18 @@ def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return long.drop(columns="variable")
 
 
-def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From mind_mirror self-consistency samples: reliability bins per dataset and split (valid, test), and
-    risk-coverage curves on test items."""
-    bins, curves = [], []
-    for path in sorted((root / "predictions").glob("*/*/mind_mirror/seed*.samples.jsonl")):
-        dataset, by_split = path.parts[-3], {"valid": [], "test": []}
-        panel = setting(dataset, path.parts[-4])
+def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the self-consistency samples of the frame's mind_mirror runs: reliability bins per dataset and split
+    (valid, test), and risk-coverage curves on test items."""
+    bins, curves, empty = [], [], pd.DataFrame()
+    if frame.empty:
+        return empty, empty
+    runs = frame[frame["method"] == "mind_mirror"]
+    for profile, dataset, seed in sorted(zip(runs["profile"], runs["dataset"], runs["seed"], strict=True)):
+        path = root / "predictions" / profile / dataset / "mind_mirror" / f"seed{seed}.samples.jsonl"
+        if not path.exists():
+            continue
+        by_split, panel = {"valid": [], "test": []}, setting(dataset, profile)
         for r in read_jsonl(path):
             if "p_correct" in r:
                 by_split[r.get("split", "test")].append(r)
@@ -127,7 +163,6 @@ def self_eval_frames(root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame,
         if records:
             curves += [curve.assign(setting=panel, confidence=selfeval.ABSTAIN_BY[by]) for by, (curve, _) in
                        selfeval.abstention(dataset, records, len(records[0]["answers"])).items()]
-    empty = pd.DataFrame()
     return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
 
 
@@ -161,33 +196,35 @@ def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bootstrap_table(datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT, target: str = "mind_mirror",
-                    profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
-    """mind_mirror minus each baseline, per student profile, paired on test items pooled over seeds, with 95%
-    bootstrap intervals."""
+def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,
+                    target: str = "mind_mirror", profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
+    """mind_mirror minus each baseline, per student profile, paired on test items pooled over the seeds both have in
+    the frame, with 95% bootstrap intervals."""
     rows = []
     for profile in profiles:
         for dataset in datasets:
             for baseline in [m for m in methods if m != target]:
-                mine, theirs = paired_items(root, dataset, target, baseline, profile=profile)
+                seeds = (seeds_of(frame, dataset=dataset, method=target, profile=profile)
+                         & seeds_of(frame, dataset=dataset, method=baseline, profile=profile))
+                mine, theirs = paired_items(root, dataset, target, baseline, profile=profile, seeds=seeds)
                 if mine:
                     rows.append({"dataset": dataset, "student": profile, "baseline": baseline, "n items": len(mine),
                                  "difference (points)": difference_cell(mine, theirs)})
     return pd.DataFrame(rows)
 
 
-def ablation_frame(root: Path = ROOT) -> pd.DataFrame:
+def ablation_frame(root: Path = ROOT, params_file: Path | None = None) -> pd.DataFrame:
     """Ablation runs plus, as references, the default runs they change one thing against: the same dataset, method
     and seed under params.yaml (ablation `reference` for mind_mirror, `reference:<method>` for another method), so a
-    reference is trained once, not again as an ablation."""
-    ablations = load_metrics(root, "ablations")
+    reference is trained once, not again as an ablation. params_file: only runs at its budgets (load_metrics)."""
+    ablations = load_metrics(root, "ablations", params_file)
     if ablations.empty:
         return ablations
-    runs = load_metrics(root, "distill")
+    runs = load_metrics(root, "distill", params_file)
     reference = runs[runs["method"].isin(ablations["method"]) & runs["dataset"].isin(ablations["dataset"])
                      & runs["seed"].isin(ablations["seed"])
                      & (runs["profile"] == config.DEFAULT_STUDENT)] if not runs.empty else runs
-    names = [REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}" for method in reference["method"]]
+    names = [_reference_of(method) for method in reference["method"]]
     return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
 
 
@@ -227,7 +264,8 @@ def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
                      "predict: %": _percent_cell(runs["test_accuracy"]),
                      "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
                      "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
-                     **_ablation_differences(root, dataset, name, method),
+                     **_ablation_differences(root, dataset, name, method, set(runs["seed"]) & _reference_seeds(
+                         frame, dataset, method)),
                      "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
                      "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
     return pd.DataFrame(rows).set_index("ablation")
@@ -239,13 +277,25 @@ def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) 
     return round(float(values.mean()) * scale, digits or None) if len(values) else ""
 
 
-def _ablation_differences(root: Path, dataset: str, name: str, method: str) -> dict[str, str]:
-    """Each head's paired difference between an ablation and the default run of its method (blank for references)."""
+def _reference_seeds(frame: pd.DataFrame, dataset: str, method: str) -> set[int]:
+    """The seeds of the frame's reference runs (default runs) of a dataset and method."""
+    references = frame[frame["ablation"] == _reference_of(method)]
+    return seeds_of(references, dataset=dataset) if not references.empty else set()
+
+
+def _reference_of(method: str) -> str:
+    """The ablation name ablation_frame gives the default run of a method."""
+    return REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}"
+
+
+def _ablation_differences(root: Path, dataset: str, name: str, method: str, seeds: set[int]) -> dict[str, str]:
+    """Each head's paired difference between an ablation and the default run of its method, over the given seeds
+    (blank for references)."""
     if name.startswith(REFERENCE):
         return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
     mine = root / "ablations" / "predictions" / dataset / name
     theirs = root / "predictions" / config.DEFAULT_STUDENT / dataset / method
-    return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head))
+    return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head, seeds))
             for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 
 

@@ -38,6 +38,21 @@ def test_paired_items_use_only_seeds_both_methods_have(study):
     assert mine == [True, True, True, False] and theirs == [True, False, True, False]
 
 
+def test_runs_of_a_superseded_budget_are_left_out_of_every_table(study, smoke_params):
+    cap = config.load_run_params(smoke_params, "smollm2")[1].distill.epochs
+    for method, seed, epochs_cap in (("mind_mirror", 0, cap), ("finetune_gold", 0, cap), ("mind_mirror", 1, cap + 1)):
+        path = study / "metrics" / "distill" / "smollm2" / "svamp" / method / f"seed{seed}.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"epochs_cap": epochs_cap}))
+    _write_run(study, "svamp", "finetune_gold", 1, 0.0, [False] * 4)  # predates epoch budgets: no epochs_cap
+    frame = results.load_metrics(study, params_file=smoke_params)
+    assert sorted(zip(frame["method"], frame["seed"], strict=True)) == [("finetune_gold", 0), ("mind_mirror", 0)]
+    assert frame.attrs["superseded"] == ["metrics/distill/smollm2/svamp/finetune_gold/seed1.json",
+                                         "metrics/distill/smollm2/svamp/mind_mirror/seed1.json"]
+    boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    assert boot["n items"].tolist() == [4]  # seed 0 only: seed 1's pair of runs is superseded
+    assert len(results.load_metrics(study)) == 4  # without a params file every committed run counts
+
+
 def test_paired_bootstrap_interval_contains_the_difference_and_is_seeded():
     a, b = [True] * 30 + [False] * 10, [True] * 20 + [False] * 20
     ci = results.paired_bootstrap(a, b)
@@ -57,7 +72,7 @@ def test_vote_frame_turns_self_consistency_columns_into_rows(study):
 def test_report_is_regenerated(study):
     frame = results.load_metrics(study)
     reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
-    boot = results.bootstrap_table(["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
     text = report.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
 
@@ -138,7 +153,7 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
                 "split": "test"},
                {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
     files.write_jsonl(study / "predictions" / "smollm2" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
-    bins, curves = results.self_eval_frames(study, n_bins=2)
+    bins, curves = results.self_eval_frames(results.load_metrics(study), study, n_bins=2)
     assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
 
