@@ -185,7 +185,7 @@ class StudyConfig:
     datasets: list[str] = field(default_factory=lambda: ["anli1", "cqa", "svamp"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    students: list[str] = field(default_factory=lambda: [DEFAULT_STUDENT])  # profiles (the `students:` section)
+    students: list[str] = field(default_factory=lambda: [DEFAULT_STUDENT, "qwen_lora"])  # `students:` profiles
 
     def check(self) -> None:
         for name in self.methods:
@@ -230,7 +230,8 @@ class Params:
     tasks: dict[str, TaskSpec] = field(default_factory=dict)  # your own benchmarks, by name
     # Student profiles by name: overlays of `student:`/`distill:`/`evaluate:` keys for the distill stage's student axis
     students: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
-        DEFAULT_STUDENT: {}, "qwen_lora": {"student": {"name": "qwen2.5-0.5b", "lora_r": 16}, "distill": {"lr": 3e-4}}})
+        DEFAULT_STUDENT: {}, "qwen_lora": {"student": {"name": "qwen2.5-0.5b", "lora_r": 16},
+                                           "distill": {"lr": 3e-4, "n_train": 1000, "self_eval_epochs": 0.5}}})
 
 
 ABLATIONS = ROOT / "ablations" / "ablations.yaml"
@@ -310,7 +311,7 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             if name == "tasks":
                 built[name] = _build_tasks(raw.get(name) or {})
             elif name == "students":
-                built[name] = raw.get(name) or {DEFAULT_STUDENT: {}}
+                built[name] = raw.get(name) or Params.__dataclass_fields__[name].default_factory()
                 _check_type(built[name], cls, name)
             else:
                 built[name] = _build(cls, raw.get(name) or {}, name)
