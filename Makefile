@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup models llama-cpp repro test lint study-svamp chain
+.PHONY: setup models llama-cpp repro test lint study carry chain
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -38,21 +38,38 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Study run (a) in the background, one run at a time, each committed as it finishes (README: Compute plan):
-#   nohup make study-svamp > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
-#   SEEDS="1 2" picks seeds.
+# The study in the background, one run at a time, each committed as it finishes (README: Compute plan):
+#   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
+#   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS="cqa anli1" SEEDS=0
+STUDENT ?= smollm2
+DATASETS ?= svamp
 SEEDS ?= 0 1 2
-study-svamp: setup models
-	for seed in $(SEEDS); do for method in finetune_gold distill_label step_by_step mind_mirror; do \
-	  run=svamp/$$method/seed$$seed; \
-	  $(BIN)/dvc repro -s distill@smollm2-svamp-$$method-$$seed || exit 1; \
-	  git add dvc.lock metrics/distill/smollm2/$$run.json predictions/smollm2/svamp/$$method \
-	    runs/distill/smollm2/svamp-$$method-seed$$seed; \
-	  git diff --cached --quiet || git commit -q -m "Study (a): SVAMP $$method seed $$seed, SmolLM2 (dvc repro)"; \
-	done; done
+METHODS ?= finetune_gold distill_label step_by_step mind_mirror
+study: setup models
+	for seed in $(SEEDS); do for ds in $(DATASETS); do for method in $(METHODS); do \
+	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
+	  $(BIN)/dvc repro -s distill@$(STUDENT)-$$ds-$$method-$$seed || exit 1; \
+	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
+	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
+	done; done; done
 
-# The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), then study (a):
+# Only commits outlive a session here, so before stopping, commit the resume checkpoints (runs/*/last) of unfinished
+# runs that are small enough to travel: a LoRA run's (~13 MB; its frozen base is rebuilt) resumes in the next
+# checkout; a full fine-tuning run's (~1.6 GB for SmolLM2) is not carried, and that run restarts.
+CARRY_MAX_MB ?= 50
+carry:
+	for last in runs/distill/*/*/last; do \
+	  test -f $$last/state.json || continue; \
+	  size=$$(du -sm $$last | cut -f1); \
+	  if [ $$size -le $(CARRY_MAX_MB) ]; then git add -f $$last $$(dirname $$last)/dvclive; \
+	  else echo "$$last: $$size MB > CARRY_MAX_MB=$(CARRY_MAX_MB): not carried, that run restarts"; fi; \
+	done; \
+	git diff --cached --quiet || git commit -q -m "Carry the resume checkpoints of unfinished study runs (make carry)"
+
+# The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), study (a),
+# then study (b):
 #   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
 chain: setup models
 	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
-	$(MAKE) study-svamp
+	$(MAKE) study
+	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"

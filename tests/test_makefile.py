@@ -1,0 +1,37 @@
+"""The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not."""
+import shutil
+import subprocess
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def _run(args, cwd, env=None):
+    return subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def test_carry_commits_the_checkpoints_under_the_size_cap_only(root, tmp_path, monkeypatch):
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    shutil.copy(root / "Makefile", tmp_path / "Makefile")
+    shutil.copy(root / ".gitignore", tmp_path / ".gitignore")
+    _run(["git", "init", "-q"], tmp_path)
+    _run(["git", "add", "."], tmp_path)
+    _run(["git", "commit", "-q", "-m", "init"], tmp_path)
+    small, large, finished = (tmp_path / "runs" / "distill" / "qwen_lora" / run for run in
+                              ("cqa-mind_mirror-seed0", "cqa-step_by_step-seed0", "cqa-distill_label-seed0"))
+    for run in (small, large):
+        (run / "last" / "step20").mkdir(parents=True)
+        (run / "last" / "state.json").write_text("{}")
+        (run / "dvclive" / "plots").mkdir(parents=True)
+        (run / "dvclive" / "plots" / "loss.tsv").write_text("step\tloss\n")
+    (large / "last" / "step20" / "optimizer.bin").write_bytes(b"0" * 3 * 2**20)
+    (finished / "last").mkdir(parents=True)  # no state.json: nothing to resume
+    (finished / "last" / "stray.bin").write_bytes(b"0")
+
+    printed = _run(["make", "-s", "carry", "CARRY_MAX_MB=2"], tmp_path)
+
+    committed = _run(["git", "show", "--name-only", "--format=%s", "HEAD"], tmp_path).split()
+    assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/last/state.json" in committed
+    assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/dvclive/plots/loss.tsv" in committed
+    assert not any("step_by_step" in path or "distill_label" in path for path in committed)
+    assert "cqa-step_by_step-seed0/last" in printed and "not carried" in printed
