@@ -54,8 +54,8 @@ study: setup models
 	done; done; done
 
 # Only commits outlive a session here, so before stopping, commit the resume checkpoints (runs/*/last) of unfinished
-# runs that are small enough to travel: a LoRA run's (~13 MB; its frozen base is rebuilt) resumes in the next
-# checkout; a full fine-tuning run's (~1.6 GB for SmolLM2) is not carried, and that run restarts.
+# runs that are small enough to travel: a LoRA run's (17 MB; its frozen base is rebuilt) resumes in the next
+# checkout; a full fine-tuning run's (1.5 GB for SmolLM2: bench/checkpoint.py) is not carried, and that run restarts.
 CARRY_MAX_MB ?= 50
 carry:
 	for last in runs/distill/*/*/last; do \
