@@ -76,6 +76,14 @@ def teacher_vs_student(frame: pd.DataFrame, path: str | Path) -> plt.Figure:
     return _save(fig, path)
 
 
+def no_runs(message: str, path: str | Path) -> plt.Figure:
+    """A declared figure with nothing to plot yet (e.g. no ablation run at the current budget): says so."""
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _save(fig, path)
+
+
 def ablation_curve(frame: pd.DataFrame, x: str, path: str | Path) -> plt.Figure:
     """Test accuracy against one ablated parameter (mean ± sd over seeds)."""
     grid = sns.relplot(frame, x=x, y="test_accuracy", hue="method", col="dataset", kind="line", marker="o",
