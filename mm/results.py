@@ -264,8 +264,8 @@ def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
                      "predict: %": _percent_cell(runs["test_accuracy"]),
                      "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
                      "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
-                     **_ablation_differences(root, dataset, name, method, set(runs["seed"]) & _reference_seeds(
-                         frame, dataset, method)),
+                     **_ablation_differences(root, dataset, name, method, seeds_of(runs) & seeds_of(
+                         frame, dataset=dataset, ablation=_reference_of(method))),
                      "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
                      "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
     return pd.DataFrame(rows).set_index("ablation")
@@ -275,12 +275,6 @@ def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) 
     """Mean of a column over seeds, scaled and rounded (digits 0: an int); blank where no run reports it."""
     values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
     return round(float(values.mean()) * scale, digits or None) if len(values) else ""
-
-
-def _reference_seeds(frame: pd.DataFrame, dataset: str, method: str) -> set[int]:
-    """The seeds of the frame's reference runs (default runs) of a dataset and method."""
-    references = frame[frame["ablation"] == _reference_of(method)]
-    return seeds_of(references, dataset=dataset) if not references.empty else set()
 
 
 def _reference_of(method: str) -> str:
