@@ -23,6 +23,7 @@ PAPER_RECIPE = {
     "CoTs kept": "all, right or wrong",
     "student": "T5-v1.1 small / base / large (seq2seq)",
     "training": "SVAMP, T5-base: 50 epochs self-evaluation + 80 epochs CoTs, lr 5e-05, batch 16 per GPU",
+    "precision": "fp32 unless run.py is given --bf16 (off by default)",
     "train questions": "the whole train split",
     "checkpoint selection": "best on the test set",
     "test items": "the whole test split",
@@ -77,6 +78,7 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
         "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
         "student": f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})",
         "training": _training(frame, distill),
+        "precision": _precision(frame),
         "train questions": per_dataset("n_train_questions"),
         "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
                                  f"{f'up to {distill.n_valid}' if distill.n_valid else 'all'} valid questions"),
@@ -87,6 +89,18 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
     table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
     table.index.name = "setting"
     return table
+
+
+def _precision(frame: pd.DataFrame) -> str:
+    """Which seeds trained in fp32 and which under bf16 autocast: `distill.bf16: auto` follows the machine, so seeds
+    run on different hosts may differ; the methods of one seed should share it for their paired differences."""
+    if "bf16" not in frame or frame["bf16"].isna().all():
+        return ""
+    parts = []
+    for (dataset, bf16), runs in frame.dropna(subset=["bf16"]).groupby(["dataset", "bf16"]):
+        seeds = ", ".join(str(int(s)) for s in sorted(runs["seed"].unique()))
+        parts.append(f"{dataset} {'bf16 autocast' if bf16 else 'fp32'} (seeds {seeds})")
+    return "; ".join(parts)
 
 
 def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:

@@ -173,14 +173,16 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     params = config.load_params(smoke_params)
     frame = pd.DataFrame([
         {"dataset": "svamp", "method": "finetune_gold", "seed": 0, "teacher": "gold labels", "n_test": 6,
-         "n_train_questions": 12},
+         "n_train_questions": 12, "bf16": False},
         {"dataset": "svamp", "method": "mind_mirror", "seed": 1, "teacher": "palm", "n_test": 6,
-         "n_train_questions": 12},
-        {"dataset": "cqa", "method": "mind_mirror", "seed": 0, "teacher": "palm", "n_test": 5, "n_train_questions": 9}])
+         "n_train_questions": 12, "bf16": True},
+        {"dataset": "cqa", "method": "mind_mirror", "seed": 0, "teacher": "palm", "n_test": 5, "n_train_questions": 9,
+         "bf16": False}])
     ours = report.paper_comparison(params, frame)["these runs"]
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
     assert ours["seeds"] == "cqa 0; svamp 0, 1"
+    assert ours["precision"] == "cqa fp32 (seeds 0); svamp fp32 (seeds 0); svamp bf16 autocast (seeds 1)"
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
