@@ -92,14 +92,18 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
 
 
 def _precision(frame: pd.DataFrame) -> str:
-    """Which seeds trained in fp32 and which under bf16 autocast: `distill.bf16: auto` follows the machine, so seeds
-    run on different hosts may differ; the methods of one seed should share it for their paired differences."""
+    """How many runs trained in fp32 and how many under bf16 autocast, per dataset: `distill.bf16: auto` follows the
+    machine, so runs made on different hosts differ, even the methods of one seed (named, as their pairing mixes)."""
     if "bf16" not in frame or frame["bf16"].isna().all():
         return ""
     parts = []
-    for (dataset, bf16), runs in frame.dropna(subset=["bf16"]).groupby(["dataset", "bf16"]):
-        seeds = ", ".join(str(int(s)) for s in sorted(runs["seed"].unique()))
-        parts.append(f"{dataset} {'bf16 autocast' if bf16 else 'fp32'} (seeds {seeds})")
+    for dataset, runs in frame.dropna(subset=["bf16"]).groupby("dataset"):
+        kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} runs (seeds "
+                 f"{', '.join(str(int(s)) for s in sorted(group['seed'].unique()))})"
+                 for bf16, group in runs.groupby("bf16")]
+        mixed = sorted(int(s) for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1)
+        note = f"; seed {', '.join(map(str, mixed))} mixes both" if mixed else ""
+        parts.append(f"{dataset} {', '.join(kinds)}{note}")
     return "; ".join(parts)
 
 

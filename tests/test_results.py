@@ -182,7 +182,9 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
     assert ours["seeds"] == "cqa 0; svamp 0, 1"
-    assert ours["precision"] == "cqa fp32 (seeds 0); svamp fp32 (seeds 0); svamp bf16 autocast (seeds 1)"
+    assert ours["precision"] == "cqa fp32 1 runs (seeds 0); svamp fp32 1 runs (seeds 0), bf16 autocast 1 runs (seeds 1)"
+    mixed = frame.assign(seed=0)
+    assert report.paper_comparison(params, mixed)["these runs"]["precision"].endswith("seed 0 mixes both")
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
