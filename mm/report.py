@@ -98,7 +98,7 @@ def _precision(frame: pd.DataFrame) -> str:
         return ""
     parts = []
     for dataset, runs in frame.dropna(subset=["bf16"]).groupby("dataset"):
-        kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} runs (seeds "
+        kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} run{'s' * (len(group) > 1)} (seeds "
                  f"{', '.join(str(int(s)) for s in sorted(group['seed'].unique()))})"
                  for bf16, group in runs.groupby("bf16")]
         mixed = sorted(int(s) for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1)
