@@ -52,7 +52,9 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
               to_markdown(reference)]
     if not bootstrap.empty:
-        parts += ["", "**mind_mirror minus baseline (points), paired bootstrap 95% interval**", "",
+        parts += ["", "**Paired differences (points, first minus second, 95% bootstrap interval over the test items of "
+                  "the seeds both have): mind_mirror against each baseline, then the paper's ordering pair by pair**",
+                  "",
                   to_markdown(bootstrap.set_index("dataset"))]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(parts)

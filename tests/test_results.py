@@ -73,8 +73,20 @@ def test_report_is_regenerated(study):
     frame = results.load_metrics(study)
     reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
     boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    assert boot["comparison"].tolist() == ["mind_mirror − finetune_gold"]  # the ordering's only pair, once
     text = report.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
+
+
+def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair(study):
+    for method in ("step_by_step", "distill_label"):
+        _write_run(study, "svamp", method, 0, 0.5, [True, False, True, False])
+    boot = results.bootstrap_table(results.load_metrics(study), ["svamp"], list(results.PAPER_ORDER), root=study)
+    assert boot["comparison"].tolist() == [
+        "mind_mirror − step_by_step", "mind_mirror − distill_label", "mind_mirror − finetune_gold",
+        "step_by_step − distill_label", "distill_label − finetune_gold"]
+    same = boot.set_index("comparison").loc["step_by_step − distill_label", "difference (points)"]
+    assert same == "+0.0 [+0.0, +0.0]"
 
 
 def test_one_operation_guess_takes_the_two_largest_numbers():
