@@ -85,12 +85,17 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
         "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
                                  f"{f'up to {distill.n_valid}' if distill.n_valid else 'all'} valid questions"),
         "test items": per_dataset("n_test"),
-        "seeds": "; ".join(f"{dataset} {', '.join(str(int(s)) for s in sorted(seeds.unique()))}"
+        "seeds": "; ".join(f"{dataset} {_listed(seeds)}"
                            for dataset, seeds in frame.groupby("dataset")["seed"]) if "seed" in frame else "",
     }
     table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
     table.index.name = "setting"
     return table
+
+
+def _listed(values: pd.Series) -> str:
+    """Distinct integers (seeds, step counts), sorted: '0, 1, 2'."""
+    return ", ".join(str(int(v)) for v in sorted(values.unique()))
 
 
 def _precision(frame: pd.DataFrame) -> str:
@@ -101,7 +106,7 @@ def _precision(frame: pd.DataFrame) -> str:
     parts = []
     for dataset, runs in frame.dropna(subset=["bf16"]).groupby("dataset"):
         kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} run{'s' * (len(group) > 1)} (seeds "
-                 f"{', '.join(str(int(s)) for s in sorted(group['seed'].unique()))})"
+                 f"{_listed(group['seed'])})"
                  for bf16, group in runs.groupby("bf16")]
         mixed = sorted(int(s) for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1)
         note = f"; seed {', '.join(map(str, mixed))} mixes both" if mixed else ""
@@ -117,7 +122,7 @@ def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
         return (f"{distill.self_eval_epochs:g} epochs self-evaluation + at most {distill.epochs:g} epochs CoTs, early "
                 f"stopping (patience {distill.patience} validations; {trained.min():g}-{trained.max():g} epochs "
                 f"trained), {batch}")
-    steps = ", ".join(str(int(s)) for s in sorted(frame["steps"].dropna().unique())) if "steps" in frame else "?"
+    steps = _listed(frame["steps"].dropna()) if "steps" in frame else "?"
     return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"
 
 
