@@ -7,7 +7,15 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from mm import tasks
-from mm.collate import IGNORE, encode_batch, longest_first_batches, source_text, target_logits, target_text
+from mm.collate import (
+    IGNORE,
+    encode_batch,
+    encode_packed,
+    longest_first_batches,
+    source_text,
+    target_logits,
+    target_text,
+)
 
 
 def generate(student, sources: Sequence[str], max_new_tokens: int, batch_size: int = 32,
@@ -50,28 +58,28 @@ def sample(student, sources: Sequence[str], max_new_tokens: int, k: int, tempera
 
 @torch.inference_mode()
 def option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 32,
-                    bf16: bool = True, max_source: int = 512, max_target: int = 64) -> list[list[tuple[float, int]]]:
+                    bf16: bool = True, max_source: int = 512, max_target: int = 64,
+                    pack: bool = False) -> list[list[tuple[float, int]]]:
     """For each source, each of its options as the target: (summed log-probability of the option's tokens and its end
-    token, how many tokens). Rank classification as in lm-eval-harness; batched longest-first, in input order."""
+    token, how many tokens). Rank classification as in lm-eval-harness; batched longest-first, in input order.
+
+    pack (causal students): a source's options are scored in one row behind a single copy of it (`encode_packed`, as
+    packed CoTs train): the same values up to float rounding, for one pass over the source instead of one per option.
+    """
     model, kind = student.model, student.kind
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    flat = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
-    texts = [sources[i] + options[i][j] for i, j in flat]
-    scores: dict[int, tuple[float, int]] = {}
     try:
-        for index in longest_first_batches(texts, batch_size):
+        if pack and kind == "causal":
+            return _packed_option_logprobs(student, sources, options, batch_size, bf16, max_source, max_target)
+        flat = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
+        scores: dict[int, tuple[float, int]] = {}
+        for index in longest_first_batches([sources[i] + options[i][j] for i, j in flat], batch_size):
             batch = encode_batch(student.tokenizer, kind, [sources[flat[n][0]] for n in index],
                                  [target_text(options[flat[n][0]][flat[n][1]], kind) for n in index], max_source,
                                  max_target)
-            with autocast:
-                logits, labels = target_logits(model, {k: v.to(device) for k, v in batch.items()}, kind == "causal")
-            mask = labels != IGNORE
-            picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            sums, counts = (picked * mask).sum(-1).tolist(), mask.sum(-1).tolist()
-            scores |= {n: (s, int(c)) for n, s, c in zip(index, sums, counts, strict=True)}
+            sums, counts = _label_logprobs(model, batch, kind == "causal", bf16)
+            scores |= {n: (s[0], c[0]) for n, s, c in zip(index, sums, counts, strict=True)}
     finally:
         model.train(was_training)
     nested: list[list[tuple[float, int]]] = [[] for _ in sources]
@@ -80,8 +88,40 @@ def option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[
     return nested
 
 
+def _packed_option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[str]], batch_size: int,
+                            bf16: bool, max_source: int, max_target: int) -> list[list[tuple[float, int]]]:
+    """option_logprobs with each source's options packed behind it; batch_size still counts (source, option) pairs."""
+    rows_per_batch = max(1, batch_size // max((len(opts) for opts in options), default=1))
+    nested: list[list[tuple[float, int]]] = [[] for _ in sources]
+    for index in longest_first_batches(sources, rows_per_batch):
+        batch = encode_packed(student.tokenizer, [sources[i] for i in index],
+                              [[target_text(option, "causal") for option in options[i]] for i in index], max_source,
+                              max_target)
+        sums, counts = _label_logprobs(student.model, batch, True, bf16)
+        for row, i in enumerate(index):
+            nested[i] = list(zip(sums[row][: len(options[i])], counts[row][: len(options[i])], strict=True))
+    return nested
+
+
+def _label_logprobs(model, batch: dict[str, torch.Tensor], causal: bool,
+                    bf16: bool) -> tuple[list[list[float]], list[list[int]]]:
+    """Per row, per target segment (one segment per row unless packed): summed log-probability of its labels, count."""
+    device = next(model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with autocast:
+        logits, labels = target_logits(model, {k: v.to(device) for k, v in batch.items()}, causal)
+    mask = labels != IGNORE
+    picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+    if "segment_ids" not in batch:
+        return picked.sum(-1, keepdim=True).tolist(), mask.sum(-1, keepdim=True).tolist()
+    segments = batch["segment_ids"][:, -labels.shape[1] :].to(device)  # aligned with the labels target_logits kept
+    of = [segments == k for k in range(1, int(segments.max()) + 1)]
+    return (torch.stack([(picked * s).sum(-1) for s in of], -1).tolist(),
+            torch.stack([(mask & s).sum(-1) for s in of], -1).tolist())
+
+
 def choose(student, dataset: str, rows: Sequence[Mapping], score: str = "mean", batch_size: int = 32,
-           bf16: bool = True, max_source: int = 512, max_target: int = 64) -> list[dict]:
+           bf16: bool = True, max_source: int = 512, max_target: int = 64, pack: bool = False) -> list[dict]:
     """The predict head on a task with options: each row's most likely option (by mean or summed token log-probability),
     as `predict` records, with both rankings' picks kept (`pick_mean`, `pick_sum`) for the report."""
     task = tasks.get(dataset)
@@ -89,7 +129,7 @@ def choose(student, dataset: str, rows: Sequence[Mapping], score: str = "mean", 
     sources = [source_text("predict", row["question"], student.kind) for row in rows]
     records = []
     for row, opts, scored in zip(rows, options, option_logprobs(student, sources, options, batch_size, bf16, max_source,
-                                                                max_target), strict=True):
+                                                                max_target, pack), strict=True):
         picks = {"sum": max(range(len(opts)), key=lambda j: scored[j][0]),
                  "mean": max(range(len(opts)), key=lambda j: scored[j][0] / scored[j][1])}
         output = opts[picks[score]]

@@ -148,7 +148,7 @@ def score(candidate, dataset: str, rows: Sequence[Mapping], head: str, params: P
     cfg, student_cfg = params.distill, params.student
     if head == "predict" and tasks.get(dataset).has_options:
         return decode.choose(candidate, dataset, rows, cfg.choice_score, cfg.eval_batch_size, cfg.bf16,
-                             student_cfg.max_source_tokens, student_cfg.max_target_tokens)
+                             student_cfg.max_source_tokens, student_cfg.max_target_tokens, cfg.pack_cots)
     tokens = cfg.max_new_tokens_predict if head == "predict" else cfg.max_new_tokens_explain
     return decode.predict(candidate, dataset, rows, head, tokens, cfg.eval_batch_size, cfg.bf16)
 

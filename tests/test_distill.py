@@ -317,6 +317,19 @@ def test_option_logprobs_are_the_summed_token_logprobs_of_each_option():
     assert scored[0][1][0] == pytest.approx(expected, abs=1e-4) and scored[0][1][1] == int(keep.sum())
 
 
+def test_packed_option_logprobs_equal_one_row_per_option():
+    torch.manual_seed(0)
+    built = student.build_student(TINY["causal"], TEXTS)
+    sources = ["predict: a longer question here\nAnswer:", "predict: q\nAnswer:", "predict: two words\nAnswer:"]
+    options = [["1", "because 2", "(c) three"], ["3"], ["yes", "no"]]
+    rows = decode.option_logprobs(built, sources, options, batch_size=4, bf16=False)
+    packed = decode.option_logprobs(built, sources, options, batch_size=4, bf16=False, pack=True)
+    assert [[count for _, count in scored] for scored in packed] == [[c for _, c in s] for s in rows]
+    assert [[total for total, _ in scored] for scored in packed] == [
+        [pytest.approx(total, abs=1e-4) for total, _ in scored] for scored in rows]
+    assert len({total for scored in rows for total, _ in scored}) == 6  # distinct values: a mix-up would show
+
+
 def test_choose_ranks_options_by_mean_or_summed_logprob(monkeypatch):
     row = {"id": "x", "question": "Q?\nAnswer Choices:\n(a) up\n(b) down", "choices": ["up", "down"],
            "answer": "(a) up"}
