@@ -2,6 +2,7 @@
 runs beside the paper's official code."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,7 +64,11 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
 def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame:
     """What the committed runs did beside what the paper's official code did, setting by setting: the results
     table is only comparable with the paper's where the two columns agree."""
-    teacher, student, distill = params.teacher, params.student, params.distill
+    teacher, distill = params.teacher, params.distill
+    names = sorted(frame["profile"].dropna().unique()) if "profile" in frame else []
+    profiles = {name: (dataclasses.replace(params.student, **params.students.get(name, {}).get("student", {})),
+                       dataclasses.replace(distill, **params.students.get(name, {}).get("distill", {})))
+                for name in names} or {"": (params.student, distill)}  # the runs' own student profiles
 
     def per_dataset(column: str) -> str:
         values = frame.groupby("dataset")[column].max() if column in frame else {}
@@ -78,7 +83,8 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
                    f"(temperature {teacher.temperature})",
         "verdicts": verdicts,
         "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
-        "student": f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})",
+        "student": "; ".join(f"{_student(s)}{f' (profile {name}, lr {d.lr:g})' if len(profiles) > 1 else ''}"
+                             for name, (s, d) in profiles.items()),
         "training": _training(frame, distill),
         "precision": _precision(frame),
         "train questions": per_dataset("n_train_questions"),
@@ -91,6 +97,10 @@ def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame
     table = pd.DataFrame({"paper (official code)": PAPER_RECIPE, "these runs": ours})
     table.index.name = "setting"
     return table
+
+
+def _student(student: config.StudentConfig) -> str:
+    return f"{student.name} ({student.kind}{f', LoRA r={student.lora_r}' if student.lora_r else ''})"
 
 
 def _listed(values: pd.Series) -> str:

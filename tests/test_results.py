@@ -198,6 +198,12 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     mixed = frame.assign(seed=0)
     assert report.paper_comparison(params, mixed)["these runs"]["precision"].endswith("seed 0 mixes both")
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
+    two = pd.concat([frame.assign(profile="smollm2"), frame.assign(profile="qwen_lora")])
+    lora = params.students["qwen_lora"]
+    assert report.paper_comparison(params, two)["these runs"]["student"] == (
+        f"{lora['student']['name']} (causal, LoRA r={lora['student']['lora_r']}) (profile qwen_lora, lr "
+        f"{lora['distill']['lr']:g}); {params.student.name} ({params.student.kind}) (profile smollm2, lr "
+        f"{params.distill.lr:g})")
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
     assert ours["checkpoint selection"] != report.PAPER_RECIPE["checkpoint selection"]  # never the test set
