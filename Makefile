@@ -48,7 +48,7 @@ METHODS ?= finetune_gold distill_label step_by_step mind_mirror
 study: setup models
 	for seed in $(SEEDS); do for ds in $(DATASETS); do for method in $(METHODS); do \
 	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
-	  $(BIN)/dvc repro -s distill@$(STUDENT)-$$ds-$$method-$$seed || exit 1; \
+	  $(BIN)/dvc repro -s distill-$(STUDENT)@$$ds-$$method-$$seed || exit 1; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
 	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
 	done; done; done

@@ -185,11 +185,17 @@ class StudyConfig:
     datasets: list[str] = field(default_factory=lambda: ["anli1", "cqa", "svamp"])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    students: list[str] = field(default_factory=lambda: [DEFAULT_STUDENT, "qwen_lora"])  # `students:` profiles
+    # a `students:` profile -> the datasets its distill stage (dvc.yaml: distill-<profile>) trains on
+    students: dict[str, list[str]] = field(default_factory=lambda: {DEFAULT_STUDENT: ["svamp"],
+                                                                    "qwen_lora": ["cqa", "anli1"]})
 
     def check(self) -> None:
         for name in self.methods:
             _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
+        for profile, names in self.students.items():
+            unprepared = [name for name in names if name not in self.datasets]
+            _require(not unprepared, f"study.students.{profile}",
+                     f"{unprepared} not in study.datasets (the data and teacher stages prepare those)")
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[
 def _packed_option_logprobs(student, sources: Sequence[str], options: Sequence[Sequence[str]], batch_size: int,
                             bf16: bool, max_source: int, max_target: int) -> list[list[tuple[float, int]]]:
     """option_logprobs with each source's options packed behind it; batch_size still counts (source, option) pairs."""
-    rows_per_batch = max(1, batch_size // max((len(opts) for opts in options), default=1))
+    rows_per_batch = max(1, batch_size // max([1, *(len(opts) for opts in options)]))
     nested: list[list[tuple[float, int]]] = [[] for _ in sources]
     for index in longest_first_batches(sources, rows_per_batch):
         batch = encode_packed(student.tokenizer, [sources[i] for i in index],

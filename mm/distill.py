@@ -80,7 +80,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
         "best_step": fitted["best_step"], "tokens_seen": fitted["tokens_seen"],
         "train_seconds": fitted["train_seconds"],
         "bf16": cfg.bf16, "student": params.student.name, "student_kind": params.student.kind,
-        "trainable_parameters": student.count_parameters(best.model)["trainable"],
+        "trainable_parameters": student.count_parameters(model.model)["trainable"],  # LoRA: the adapters
         "teacher": "gold labels" if method == "finetune_gold" else cots[0]["teacher"], "history": fitted["history"],
     }
     samples = []
@@ -222,7 +222,7 @@ def run_stage(dataset: str, method: str, seed: int, student: str = config.DEFAUL
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """`python -m mm.distill --dataset svamp --method mind_mirror --seed 0 [--student P] [--ablation A] [--params F]
-    [--set section.key=value ...]`: one run, as `dvc repro distill@P-svamp-mind_mirror-0` runs it (same outputs).
+    [--set section.key=value ...]`: one run, as `dvc repro distill-P@svamp-mind_mirror-0` runs it (same outputs).
     Under `accelerate launch` it runs once per process."""
     parser = argparse.ArgumentParser(prog="python -m mm.distill", description=main.__doc__)
     parser.add_argument("--dataset", required=True)

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import yaml
 
-from mm import config, tasks
+from mm import ROOT, config, tasks
 
 
 def test_default_params_file_loads():
@@ -24,6 +24,9 @@ def test_default_params_file_loads():
         ({"teacher": {"backend": "gpt"}}, "teacher.backend"),
         ({"teacher": {"n_questions": {"gsm8k": 10}}}, "teacher.n_questions.gsm8k"),
         ({"study": {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
+        ({"study": {"students": ["smollm2"]}}, "study.students"),  # profile -> datasets, not a list
+        ({"study": {"students": {"smollm2": ["svamp", "mnli"]}}}, "study.students.smollm2"),
+        ({"study": {"students": {"tiny": ["svamp"]}}}, "study.students"),  # no such profile
         ({"data": {"n_train": 0}}, "data.n_train"),
         ({"data": {"anli_valid_fraction": 1.5}}, "data.anli_valid_fraction"),
     ],
@@ -92,8 +95,8 @@ def test_a_recipe_changes_only_the_keys_it_names(tmp_path):
 
 def test_a_recipe_becomes_dvc_set_arguments_for_exactly_its_keys(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("distill:\n  epochs: 2\nstudy:\n  datasets: [svamp]\n")
-    assert config.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", 'study.datasets=["svamp"]']
+    recipe.write_text("distill:\n  epochs: 2\nstudy:\n  seeds: [0, 1]\n")
+    assert config.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", "study.seeds=[0, 1]"]
     recipe.write_text("teacher:\n  n_questions: {svamp: 16}\n")  # replaces params.yaml's mapping, as the recipe does
     assert config.as_set_args(recipe) == ["-S", "~teacher.n_questions", "-S", "+teacher.n_questions={svamp: 16}"]
     recipe.write_text("distill:\n  epochs: -1\n")
@@ -109,3 +112,12 @@ def test_dvc_applying_the_set_arguments_gives_the_recipes_params(recipe, tmp_pat
     copy.write_text((root / "params.yaml").read_text())
     apply_overrides(str(copy), [a for a in config.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
     assert config.load_params(copy) == config.load_params(recipe)  # DVC writes 5e-05 for 5.0e-5: still a float
+
+
+def test_every_profile_of_study_students_has_its_distill_stage_in_params_and_every_recipe():
+    """dvc.yaml's distill-<profile> stages read study.students.<profile>: a recipe that drops one breaks the DAG."""
+    stages = {name.removeprefix("distill-") for name in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+              if name.startswith("distill-")}
+    assert stages == {config.DEFAULT_STUDENT, "qwen_lora"}
+    for path in [config.PARAMS, *sorted((ROOT / "recipes").glob("*.yaml"))]:
+        assert set(config.load_params(path).study.students) == stages, path

@@ -351,13 +351,16 @@ def test_self_evaluation_pairs_can_be_subsampled_per_question_with_both_verdicts
 
 @pytest.mark.slow
 def test_choice_task_is_selected_and_scored_by_likelihood_on_a_balanced_valid_set(tmp_path, smoke_params):
-    params = config.load_params(smoke_params, {"distill": {"n_valid": 10, "n_test": 8, "n_test_explain": 4}})
+    params = config.load_params(smoke_params, {"distill": {"n_valid": 10, "n_test": 8, "n_test_explain": 4},
+                                               "student": {"lora_r": 4}})  # as study (b) trains CQA
     metrics, predictions, _ = distill.run("cqa", "finetune_gold", 0, params, tmp_path / "run", tmp_path / "none")
     assert metrics["n_test"] == len(predictions) == 8 and sorted(metrics["valid_labels"].values()) == [2] * 5
     assert {"test_accuracy_rank_mean", "test_accuracy_rank_sum", "test_accuracy_generate"} <= set(metrics)
     assert metrics["test_accuracy"] == metrics["test_accuracy_rank_mean"]
     assert all(p["predict_output"].startswith("(") for p in predictions)  # an option, as ranked
     assert metrics["epochs_cap"] == 0.5 and metrics["tokens_seen"] > 0 and metrics["bf16"] is False
+    merged = student.count_parameters(student.load_student(tmp_path / "run" / train.BEST, "causal").model)
+    assert 0 < metrics["trainable_parameters"] < merged["total"] / 10  # the adapters trained, not the merged model
 
 
 @pytest.mark.slow

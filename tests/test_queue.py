@@ -12,7 +12,7 @@ import pytest
 
 from mm import ROOT, config
 
-STAGE = "distill@smollm2-svamp-finetune_gold-0"
+STAGE = "distill-smollm2@svamp-finetune_gold-0"
 METRICS = "metrics/distill/smollm2/svamp/finetune_gold/seed0.json"
 READS = ("data", "student", "distill", "evaluate")  # the params sections the distill stage reads (dvc.yaml)
 
