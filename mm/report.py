@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mm import config
-from mm.results import summary_table
+from mm.results import compute_table, summary_table
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
 # student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
@@ -50,6 +50,10 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     if "test_accuracy_explain" in frame and frame["test_accuracy_explain"].notna().any():
         parts += ["", "**Test accuracy (%), answer parsed from the generated `explain:` rationale**", "",
                   to_markdown(summary_table(frame.dropna(subset=["test_accuracy_explain"]), "test_accuracy_explain"))]
+    compute = compute_table(frame)
+    if not compute.empty:
+        parts += ["", "**Compute per run, mean over seeds (the same epoch cap for every method; early stopping ends "
+                  "each run when its own valid accuracy stops improving)**", "", to_markdown(compute)]
     parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
               to_markdown(reference)]
     if not bootstrap.empty:

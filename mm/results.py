@@ -73,6 +73,23 @@ def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.Data
     return frame.groupby(["method", "setting"])[column].agg(_percent_cell).unstack("setting")
 
 
+def compute_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """What each accuracy cost, per setting and method, mean over seeds: epochs the final stage trained under the cap
+    every method shares (early stopping decides), the epoch of the selected checkpoint, the runs that stopped before
+    the cap, optimiser steps and tokens seen over all stages (mind_mirror: self-evaluation too), training minutes."""
+    columns = ["epochs_trained", "best_epoch", "stopped_early", "steps", "tokens_seen", "train_seconds"]
+    if frame.empty or not set(columns) <= set(frame):
+        return pd.DataFrame()
+    rows = [{"setting": where, "method": method, "seeds": len(runs),
+             "epochs trained": _mean(runs, "epochs_trained", digits=2),
+             "best epoch": _mean(runs, "best_epoch", digits=2),
+             "stopped early": f"{int(runs['stopped_early'].eq(True).sum())}/{len(runs)}",
+             "steps": _mean(runs, "steps", digits=0), "tokens seen (M)": _mean(runs, "tokens_seen", 1e-6, digits=2),
+             "train min": _mean(runs, "train_seconds", 1 / 60)}
+            for (where, method), runs in frame.groupby(["setting", "method"])]
+    return pd.DataFrame(rows).set_index("setting")
+
+
 def _percent_cell(values: pd.Series) -> str:
     """'mean ± std (n)' in percent over the non-missing values; one value has no spread, so 'value (1)'."""
     values = values.dropna()

@@ -63,6 +63,24 @@ def test_paired_bootstrap_interval_contains_the_difference_and_is_seeded():
         results.paired_bootstrap([True], [True, False])
 
 
+def test_compute_table_puts_each_methods_epochs_steps_tokens_and_minutes_beside_it(study):
+    frame = results.load_metrics(study)
+    assert results.compute_table(frame).empty  # runs that record no budget (an earlier profile): no table
+    budgets = {"mind_mirror": [(2.5, True, 600), (5.0, False, 900)], "finetune_gold": [(3.0, True, 300)]}
+    for method, runs in budgets.items():
+        for seed, (epochs, stopped, seconds) in enumerate(runs):
+            path = study / "metrics" / "distill" / "smollm2" / "svamp" / method / f"seed{seed}.json"
+            metrics = json.loads(path.read_text())
+            path.write_text(json.dumps({**metrics, "epochs_trained": epochs, "best_epoch": epochs - 1,
+                                        "stopped_early": stopped, "steps": 10 * seed + 10, "tokens_seen": 2_000_000,
+                                        "train_seconds": seconds}))
+    table = results.compute_table(results.load_metrics(study)).set_index("method")
+    mine = table.loc["mind_mirror"]
+    assert (mine["seeds"], mine["epochs trained"], mine["best epoch"], mine["stopped early"]) == (2, 3.75, 2.75, "1/2")
+    assert (mine["steps"], mine["tokens seen (M)"], mine["train min"]) == (15, 2.0, 12.5)
+    assert table.loc["finetune_gold", "stopped early"] == "1/1"
+
+
 def test_vote_frame_turns_self_consistency_columns_into_rows(study):
     votes = results.vote_frame(results.load_metrics(study))
     assert set(votes["vote"]) == {"majority", "weighted"} and sorted(set(votes["k"])) == [1, 3]
