@@ -40,9 +40,10 @@ lint: setup
 
 # The study in the background, one run at a time, each committed as it finishes (README: Compute plan):
 #   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
-#   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS="cqa anli1" SEEDS=0
+#   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
+#   DATASETS defaults to the student's own in params.yaml's study.students
 STUDENT ?= smollm2
-DATASETS ?= svamp
+DATASETS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load_params().study.students["$(STUDENT)"])')
 SEEDS ?= 0 1 2
 METHODS ?= finetune_gold distill_label step_by_step mind_mirror
 study: setup models
@@ -72,4 +73,4 @@ carry:
 chain: setup models
 	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
 	$(MAKE) study
-	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"
+	$(MAKE) study STUDENT=qwen_lora
