@@ -41,6 +41,21 @@ def accuracy_by_method(frame: pd.DataFrame, baselines: pd.DataFrame, path: str |
     return _save(grid.figure, path)
 
 
+def valid_curves(curves: pd.DataFrame, path: str | Path) -> plt.Figure:
+    """Valid accuracy against epochs of the selected stage, one line per run (from results.curve_frame); dots: the
+    selected checkpoints; dotted: the epoch cap. A run converged where its curve flattened before the cap."""
+    grid = sns.relplot(curves, x="epoch", y="valid_accuracy", hue="method", units="seed", estimator=None,
+                       col="setting", kind="line", height=3, alpha=0.7, facet_kws={"sharey": False})
+    for panel, ax in grid.axes_dict.items():
+        runs = curves[curves["setting"] == panel]
+        best = runs[runs["best"]]
+        ax.scatter(best["epoch"], best["valid_accuracy"], color="black", s=12, zorder=3)
+        for cap in runs["epochs_cap"].dropna().unique():
+            ax.axvline(cap, ls=":", lw=1, color="gray")
+    grid.set_axis_labels("epoch (selected stage)", "valid accuracy")
+    return _save(grid.figure, path)
+
+
 def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Self-consistency: accuracy of the k-sample vote, majority vs self-evaluation-weighted."""
     grid = sns.relplot(votes, x="k", y="accuracy", hue="vote", style="method", col="setting", kind="line",

@@ -90,6 +90,21 @@ def compute_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("setting")
 
 
+def curve_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
+    """Valid accuracy at each validation of every run's final stage (where its checkpoint is selected), by epoch,
+    with the run's epoch cap and best epoch: whether each curve had flattened before the cap all methods share."""
+    rows = []
+    for run in frame.itertuples():
+        path = root / "metrics" / "distill" / run.profile / run.dataset / run.method / f"seed{run.seed}.json"
+        history = json.loads(path.read_text()).get("history", [])
+        final = history[-1].get("stage") if history else None
+        rows += [{"setting": run.setting, "method": run.method, "seed": int(run.seed), "epoch": point["epoch"],
+                  "valid_accuracy": point["valid_accuracy"], "epochs_cap": getattr(run, "epochs_cap", None),
+                  "best": point["epoch"] == getattr(run, "best_epoch", None)}
+                 for point in history if point.get("stage") == final and "epoch" in point]
+    return pd.DataFrame(rows)
+
+
 def _percent_cell(values: pd.Series) -> str:
     """'mean ± std (n)' in percent over the non-missing values; one value has no spread, so 'value (1)'."""
     values = values.dropna()

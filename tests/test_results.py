@@ -121,6 +121,22 @@ def test_figures_render_from_result_frames(study, tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "k.png").stat().st_size > 0
 
 
+def test_valid_curves_follow_each_runs_selected_stage_with_its_cap_and_best(study, tmp_path):
+    path = study / "metrics" / "distill" / "smollm2" / "svamp" / "mind_mirror" / "seed0.json"
+    history = [{"stage": "cot", "step": step, "epoch": step / 10, "valid_accuracy": accuracy}
+               for step, accuracy in ((5, 0.2), (10, 0.4), (15, 0.3))]
+    path.write_text(json.dumps({**json.loads(path.read_text()), "epochs_cap": 5, "best_epoch": 1.0,
+                                "history": [{"stage": "self_eval", "step": 2, "epoch": 0.5, "valid_accuracy": 0.9},
+                                            *history]}))
+    curves = results.curve_frame(results.load_metrics(study), root=study)
+    run = curves[(curves["method"] == "mind_mirror") & (curves["seed"] == 0)]
+    assert run["epoch"].tolist() == [0.5, 1.0, 1.5] and run["valid_accuracy"].tolist() == [0.2, 0.4, 0.3]  # cot only
+    assert run["best"].tolist() == [False, True, False] and set(run["epochs_cap"]) == {5}
+    assert len(curves) == 3  # the other runs recorded no epochs
+    plots.valid_curves(curves, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
 def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
     frame = pd.DataFrame([{"ablation": "cots1", "test_accuracy": 0.1}, {"ablation": "cots3", "test_accuracy": 0.2},
                           {"ablation": "alpha25", "test_accuracy": 0.3},
