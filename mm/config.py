@@ -192,10 +192,6 @@ class StudyConfig:
     def check(self) -> None:
         for name in self.methods:
             _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
-        for profile, names in self.students.items():
-            unprepared = [name for name in names if name not in self.datasets]
-            _require(not unprepared, f"study.students.{profile}",
-                     f"{unprepared} not in study.datasets (the data and teacher stages prepare those)")
 
 
 @dataclass(frozen=True)
@@ -341,6 +337,11 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         if name not in known:
             raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
                               "(add your own under `tasks:`)")
+    for profile, names in params.study.students.items():
+        unprepared = [name for name in names if name not in params.study.datasets]
+        if unprepared:
+            raise ParamsError(f"{source}: 'study.students.{profile}' trains on {unprepared}, not in study.datasets "
+                              "(the data and teacher stages prepare those)")
     return params
 
 
