@@ -137,6 +137,7 @@ class DistillConfig:
     bf16: bool | Literal["auto"] = "auto"  # autocast; auto: where bf16 is fast (GPU, AMX, AVX512-BF16), fp32 else
     evals_per_epoch: int = 4  # validations of the final stage per epoch (and at its end)
     patience: int = 4  # stop the final stage after this many validations without a new best
+    min_epochs: float = 2.0  # ... but not before this epoch of it: a lucky early valid score cannot end a run unlearnt
     save_every: int = 20  # resumable checkpoint every this many steps
     n_valid: int | None = 100  # valid questions used for selection; None = all
     n_test: int | None = None  # test items of the predict head, scored once at the end; None = the whole split
@@ -156,6 +157,7 @@ class DistillConfig:
                      "save_every", "max_new_tokens_predict", "max_new_tokens_explain", "eval_batch_size"):
             _require(getattr(self, name) > 0, f"distill.{name}", "must be positive")
         _require(self.self_eval_epochs >= 0, "distill.self_eval_epochs", "must be >= 0")
+        _require(self.min_epochs >= 0, "distill.min_epochs", "must be >= 0")
         for name in ("n_train", "n_valid", "n_test", "n_test_explain", "self_eval_pairs_per_question"):
             value = getattr(self, name)
             _require(value is None or value > 0, f"distill.{name}", "must be positive or null")

@@ -134,7 +134,8 @@ def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
     if "epochs_cap" in frame and frame["epochs_cap"].notna().all():
         trained = frame["epochs_trained"]
         return (f"{distill.self_eval_epochs:g} epochs self-evaluation + at most {distill.epochs:g} epochs CoTs, early "
-                f"stopping (patience {distill.patience} validations; {trained.min():g}-{trained.max():g} epochs "
+                f"stopping (patience {distill.patience} validations, from epoch {distill.min_epochs:g}; "
+                f"{trained.min():g}-{trained.max():g} epochs "
                 f"trained), {batch}")
     steps = _listed(frame["steps"].dropna()) if "steps" in frame else "?"
     return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"

@@ -116,7 +116,8 @@ def _read_state(out_dir: Path, run_key: str) -> dict:
 def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: StudentConfig, out_dir: str | Path,
         validate: Callable[[object], float], seed: int = 0, run_key: str = "") -> dict:
     """Train stage after stage. The selected stage is validated evals_per_epoch times per epoch and at its end; the
-    best goes to out/best, and the stage stops early after `patience` validations without a new best.
+    best goes to out/best, and the stage stops early after `patience` validations without a new best, from epoch
+    `min_epochs` of it on.
 
     Resumable: every save_every steps the model, optimiser, scheduler and RNG go to out/last, and a new call
     with the same run_key continues from there. Frozen weights (LoRA's base) are left out of out/last: they are
@@ -203,7 +204,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                         save_file(_trainable(student.model), out_dir / LAST / BEST_TRAINABLE)
                 else:
                     state["since_best"] += 1
-                if state["since_best"] >= cfg.patience and not last_step:
+                if state["since_best"] >= cfg.patience and epoch >= cfg.min_epochs and not last_step:
                     last_step = state["stopped_early"] = True
             if validating:  # every process stops where the main one decided to
                 last_step = broadcast_object_list([last_step])[0]

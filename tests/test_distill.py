@@ -172,13 +172,13 @@ def test_packed_batches_keep_a_questions_pairs_together_and_the_epoch_length():
     assert train.stage_batches(one_each, cfg, 0, packed=True) == train.stage_batches(one_each, cfg, 0)
 
 
-def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100, lora_r=0):
+def _fit(kind, out_dir, steps=2, validate=None, seed=0, patience=100, lora_r=0, min_epochs=0.0):
     torch.manual_seed(seed)
     student_cfg = dataclasses.replace(TINY[kind], lora_r=lora_r)
     built = student.build_student(student_cfg, TEXTS)
     pairs = [methods.Pair(f"q{i}", f"question {i}", str(i), f"because {i}") for i in range(8)]
     cfg = DistillConfig(epochs=steps / 4, batch_size=2, evals_per_epoch=4, patience=patience, save_every=2, bf16=False,
-                        lr=1e-3)
+                        lr=1e-3, min_epochs=min_epochs)
     stage = methods.stage("cot", pairs, cfg.epochs, 0.5, True, cfg)
     assert stage.steps == steps and stage.steps_per_epoch == 4
     before = {k: v.clone() for k, v in built.model.state_dict().items()}
@@ -255,6 +255,12 @@ def test_early_stopping_ends_the_stage_after_patience_validations_without_a_new_
     assert [h["valid_accuracy"] for h in result["history"]] == [0.5, 0.6, 0.6, 0.55]
     assert result["stopped_early"] and result["steps"] == 4 and result["best_step"] == 2
     assert result["tokens_seen"] > 0
+
+
+def test_early_stopping_waits_for_min_epochs(tmp_path):
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.7, 0.9])  # patience 2 is spent at step 4, epoch 1.0: too early here
+    _, _, result = _fit("causal", tmp_path, steps=6, validate=lambda s: next(scores), patience=2, min_epochs=1.25)
+    assert not result["stopped_early"] and result["steps"] == 6 and result["best_step"] == 6
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
