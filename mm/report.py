@@ -58,9 +58,9 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
               to_markdown(reference)]
     if not bootstrap.empty:
         parts += ["", "**Paired differences (points, first minus second, 95% bootstrap interval over the test items of "
-                  "the seeds both have): mind_mirror against each baseline, then the paper's ordering pair by pair**",
-                  "",
-                  to_markdown(bootstrap.set_index("dataset"))]
+                  "the seeds both have): mind_mirror against each baseline, then the paper's ordering pair by pair. "
+                  "The paper claims the first beats the second: that holds, or is reversed, only where the interval "
+                  "excludes zero**", "", to_markdown(bootstrap.set_index("dataset"))]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
     return "\n".join(parts)
 

@@ -155,10 +155,20 @@ def paired_correctness(first: Path, second: Path, head: str = "predict",
 
 def difference_cell(mine: Sequence[bool], theirs: Sequence[bool]) -> str:
     """'+d [low, high]' in points: paired accuracy difference with its 95% bootstrap interval; blank if unpaired."""
-    if not len(mine):
-        return ""
-    ci = paired_bootstrap(mine, theirs)
+    return _interval_text(paired_bootstrap(mine, theirs)) if len(mine) else ""
+
+
+def _interval_text(ci: dict) -> str:
     return f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
+
+
+def claim_verdict(ci: dict) -> str:
+    """The claim 'first beats second' read off a paired 95% interval: an interval that spans zero settles nothing."""
+    if ci["low"] > 0:
+        return "holds"
+    if ci["high"] < 0:
+        return "reversed"
+    return "not resolved"
 
 
 def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -235,7 +245,8 @@ PAPER_ORDER = ("mind_mirror", "step_by_step", "distill_label", "finetune_gold")
 def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,
                     target: str = "mind_mirror", profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
     """First minus second, per student profile, paired on test items pooled over the seeds both have in the frame,
-    with 95% bootstrap intervals: `target` against each other method, then the paper's ordering pair by pair."""
+    with 95% bootstrap intervals: `target` against each other method, then the paper's ordering pair by pair, each
+    with the paper's claim (first beats second) read off its interval."""
     pairs = [(target, m) for m in methods if m != target]
     ordered = [m for m in PAPER_ORDER if m in methods]
     pairs += [pair for pair in zip(ordered[:-1], ordered[1:], strict=True) if pair not in pairs]
@@ -247,9 +258,10 @@ def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Seque
                          & seeds_of(frame, dataset=dataset, method=second, profile=profile))
                 mine, theirs = paired_items(root, dataset, first, second, profile=profile, seeds=seeds)
                 if mine:
+                    ci = paired_bootstrap(mine, theirs)
                     rows.append({"dataset": dataset, "student": profile, "comparison": f"{first} − {second}",
                                  "seeds": ", ".join(map(str, sorted(seeds))), "n items": len(mine),
-                                 "difference (points)": difference_cell(mine, theirs)})
+                                 "difference (points)": _interval_text(ci), "paper's claim": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
 

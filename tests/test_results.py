@@ -103,8 +103,15 @@ def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair(study):
     assert boot["comparison"].tolist() == [
         "mind_mirror − step_by_step", "mind_mirror − distill_label", "mind_mirror − finetune_gold",
         "step_by_step − distill_label", "distill_label − finetune_gold"]
-    same = boot.set_index("comparison").loc["step_by_step − distill_label", "difference (points)"]
-    assert same == "+0.0 [+0.0, +0.0]"
+    same = boot.set_index("comparison").loc["step_by_step − distill_label"]
+    assert (same["difference (points)"], same["paper's claim"]) == ("+0.0 [+0.0, +0.0]", "not resolved")
+
+
+def test_claim_verdict_needs_an_interval_clear_of_zero():
+    better, worse = [True] * 40 + [False] * 10, [True] * 10 + [False] * 40
+    assert results.claim_verdict(results.paired_bootstrap(better, worse)) == "holds"
+    assert results.claim_verdict(results.paired_bootstrap(worse, better)) == "reversed"
+    assert results.claim_verdict(results.paired_bootstrap(better[:4], [True, False, True, True])) == "not resolved"
 
 
 def test_one_operation_guess_takes_the_two_largest_numbers():
