@@ -2,7 +2,6 @@
 runs beside the paper's official code."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,14 +64,15 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     return "\n".join(parts)
 
 
-def paper_comparison(params: config.Params, frame: pd.DataFrame) -> pd.DataFrame:
+def paper_comparison(params_file: str | Path, frame: pd.DataFrame) -> pd.DataFrame:
     """What the committed runs did beside what the paper's official code did, setting by setting: the results
     table is only comparable with the paper's where the two columns agree."""
+    params = config.load_params(params_file)
     teacher, distill = params.teacher, params.distill
     names = sorted(frame["profile"].dropna().unique()) if "profile" in frame else []
-    profiles = {name: (dataclasses.replace(params.student, **params.students.get(name, {}).get("student", {})),
-                       dataclasses.replace(distill, **params.students.get(name, {}).get("distill", {})))
-                for name in names} or {"": (params.student, distill)}  # the runs' own student profiles
+    profiles = {name: (run.student, run.distill)  # the runs' own student profiles
+                for name in names for run in [config.load_run_params(params_file, name)[1]]}
+    profiles = profiles or {"": (params.student, distill)}
 
     def per_dataset(column: str) -> str:
         values = frame.groupby("dataset")[column].max() if column in frame else {}

@@ -231,17 +231,17 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
          "n_train_questions": 12, "bf16": True},
         {"dataset": "cqa", "method": "mind_mirror", "seed": 0, "teacher": "palm", "n_test": 5, "n_train_questions": 9,
          "bf16": False}])
-    ours = report.paper_comparison(params, frame)["these runs"]
+    ours = report.paper_comparison(smoke_params, frame)["these runs"]
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
     assert ours["seeds"] == "cqa 0; svamp 0, 1"
     assert ours["precision"] == "cqa fp32 1 run (seeds 0); svamp fp32 1 run (seeds 0), bf16 autocast 1 run (seeds 1)"
     mixed = frame.assign(seed=0)
-    assert report.paper_comparison(params, mixed)["these runs"]["precision"].endswith("seed 0 mixes both")
+    assert report.paper_comparison(smoke_params, mixed)["these runs"]["precision"].endswith("seed 0 mixes both")
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
     two = pd.concat([frame.assign(profile="smollm2"), frame.assign(profile="qwen_lora")])
     lora = params.students["qwen_lora"]
-    assert report.paper_comparison(params, two)["these runs"]["student"] == (
+    assert report.paper_comparison(smoke_params, two)["these runs"]["student"] == (
         f"{lora['student']['name']} (causal, LoRA r={lora['student']['lora_r']}) (profile qwen_lora, lr "
         f"{lora['distill']['lr']:g}); {params.student.name} ({params.student.kind}) (profile smollm2, lr "
         f"{params.distill.lr:g})")
