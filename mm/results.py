@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mm import ROOT, config, selfeval
+from mm import ROOT, config, selfeval, tasks
 from mm.files import read_jsonl
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
@@ -180,6 +180,35 @@ def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
     long[["vote", "k"]] = long["variable"].str.removeprefix("sc.").str.split("@", expand=True)
     long["k"] = long["k"].astype(int)
     return long.drop(columns="variable")
+
+
+def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
+    """Does voting over k sampled CoTs beat the first sample, and does weighting the votes by the student's own
+    self-evaluation beat plain majority? Paired on the test items with samples, pooled over each setting's seeds."""
+    rows = []
+    for (profile, dataset, method), runs in frame.groupby(["profile", "dataset", "method"]):
+        seeds = sorted(int(s) for s in runs["seed"])
+        records = [r for seed in seeds
+                   for path in [root / "predictions" / profile / dataset / method / f"seed{seed}.samples.jsonl"]
+                   if path.exists() for r in read_jsonl(path) if r.get("split", "test") == "test"]
+        if not records:
+            continue
+        k = len(records[0]["answers"])
+        majority = _vote_correct(dataset, records, k)
+        pairs = [(f"majority@{k} − first sample", majority, _vote_correct(dataset, records, 1))]
+        if all("p_correct" in r for r in records):
+            pairs.append((f"weighted@{k} − majority@{k}", _vote_correct(dataset, records, k, weighted=True), majority))
+        for comparison, first, second in pairs:
+            ci = paired_bootstrap(first, second)
+            rows.append({"setting": setting(dataset, profile), "method": method, "comparison": comparison,
+                         "seeds": ", ".join(map(str, seeds)), "n items": len(first),
+                         "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
+    return pd.DataFrame(rows)
+
+
+def _vote_correct(dataset: str, records: Sequence[dict], k: int, weighted: bool = False) -> list[bool]:
+    task = tasks.get(dataset)
+    return [task.is_correct(selfeval.vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
 
 
 def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -211,6 +211,23 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
 
 
+def test_vote_gains_pair_each_vote_with_the_first_sample_and_the_weighted_with_the_plain(study):
+    def item(i, answers, p_correct):
+        return {"id": f"t{i}", "gold": "1", "answers": answers, "correct": [a == "1" for a in answers],
+                "p_correct": p_correct, "split": "test"}
+
+    # the first sample is wrong twice, the majority of three once; weighting picks the lone right answer once
+    seed0 = [item(0, ["2", "1", "1"], [0.5, 0.5, 0.5]), item(1, ["1", "2", "2"], [0.9, 0.1, 0.1])]
+    seed1 = [item(0, ["2", "1", "1"], [0.5, 0.5, 0.5]), item(1, ["1", "1", "1"], [0.5, 0.5, 0.5])]
+    folder = study / "predictions" / "smollm2" / "svamp" / "mind_mirror"
+    files.write_jsonl(folder / "seed0.samples.jsonl", seed0 + [item(9, ["2"] * 3, [0.1] * 3) | {"split": "valid"}])
+    files.write_jsonl(folder / "seed1.samples.jsonl", seed1)
+    gains = results.vote_gains(results.load_metrics(study), study).set_index("comparison")
+    assert gains.loc["majority@3 − first sample", "difference (points)"].startswith("+25.0 ")  # 3/4 - 2/4
+    assert gains.loc["weighted@3 − majority@3", "difference (points)"].startswith("+25.0 ")  # 4/4 - 3/4
+    assert gains["n items"].tolist() == [4, 4] and gains["seeds"].tolist() == ["0, 1", "0, 1"]  # valid left out
+
+
 def test_calibration_table_averages_seeds_per_dataset(study):
     for seed, ece in ((0, 0.2), (1, 0.4)):
         path = study / "metrics" / "distill" / "smollm2" / "svamp" / "mind_mirror" / f"seed{seed}.json"
