@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup models llama-cpp repro test lint study carry chain
+.PHONY: setup models llama-cpp repro test lint study ablations carry chain
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -53,6 +53,17 @@ study: setup models
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
 	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
 	done; done; done
+
+# Study (d): the SVAMP ablations of ablations/dvc.yaml (seed 0), one at a time, each committed as it finishes; first
+# what the self-evaluation stage and the number of CoTs add (README: Compute plan), e.g. make ablations ABLATIONS=cots1
+ABLATIONS ?= no_self_eval cots1 cots3
+ablations: setup models
+	for ablation in $(ABLATIONS); do \
+	  $(BIN)/dvc repro -s ablations/dvc.yaml:ablate@svamp-$$ablation-0 || exit 1; \
+	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation \
+	    runs/ablations/svamp-$$ablation-seed0; \
+	  git diff --cached --quiet || git commit -q -m "Ablation: svamp $$ablation seed 0 (dvc repro)"; \
+	done
 
 # Only commits outlive a session here, so before stopping, commit the resume checkpoints (runs/*/last) of unfinished
 # runs that are small enough to travel: a LoRA run's (17 MB; its frozen base is rebuilt) resumes in the next
