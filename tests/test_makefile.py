@@ -1,6 +1,10 @@
-"""The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not."""
+"""The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not;
+`ablations`: the stages it runs exist."""
+import re
 import shutil
 import subprocess
+
+import yaml
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -35,3 +39,11 @@ def test_carry_commits_the_checkpoints_under_the_size_cap_only(root, tmp_path, m
     assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/dvclive/plots/loss.tsv" in committed
     assert not any("step_by_step" in path or "distill_label" in path for path in committed)
     assert "cqa-step_by_step-seed0/last" in printed and "not carried" in printed
+
+
+def test_ablations_target_names_ablations_the_dag_has(root):
+    default = re.search(r"^ABLATIONS \?= (.+)$", (root / "Makefile").read_text(), re.MULTILINE).group(1).split()
+    matrix = yaml.safe_load((root / "ablations" / "dvc.yaml").read_text())["stages"]["ablate"]["matrix"]
+    table = yaml.safe_load((root / "ablations" / "ablations.yaml").read_text())
+    assert default and set(default) <= set(matrix["ablation"]) <= set(table)
+    assert matrix["dataset"] == ["svamp"] and matrix["seed"] == [0]  # the target's stage names assume both
