@@ -70,7 +70,7 @@ ablations: setup models
 # checkout; a full fine-tuning run's (1.5 GB for SmolLM2: bench/checkpoint.py) is not carried, and that run restarts.
 CARRY_MAX_MB ?= 50
 carry:
-	for last in runs/distill/*/*/last; do \
+	for last in runs/distill/*/*/last runs/ablations/*/last; do \
 	  test -f $$last/state.json || continue; \
 	  size=$$(du -sm $$last | cut -f1); \
 	  if [ $$size -le $(CARRY_MAX_MB) ]; then git add -f $$last $$(dirname $$last)/dvclive; \

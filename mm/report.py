@@ -56,8 +56,9 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
               to_markdown(reference)]
     if not bootstrap.empty:
-        parts += ["", "**Paired differences (points, first minus second, 95% bootstrap interval over the test items of "
-                  "the seeds both have): mind_mirror against each baseline, then the paper's ordering pair by pair. "
+        parts += ["", "**Paired differences (points, first minus second, on the test questions of the seeds both "
+                  "have; 95% bootstrap interval resampling questions, each with all its seeds): mind_mirror against "
+                  "each baseline, then the paper's ordering pair by pair. "
                   "The paper claims the first beats the second: that holds, or is reversed, only where the interval "
                   "excludes zero**", "", to_markdown(bootstrap.set_index("dataset"))]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
@@ -89,7 +90,9 @@ def paper_comparison(params_file: str | Path, frame: pd.DataFrame) -> pd.DataFra
         "CoTs kept": "only those whose answer is right" if distill.filter_incorrect else "all, right or wrong",
         "student": "; ".join(f"{_student(s)}{f' (profile {name}, lr {d.lr:g})' if len(profiles) > 1 else ''}"
                              for name, (s, d) in profiles.items()),
-        "training": _training(frame, distill),
+        "training": "; ".join(f"{_training(frame[frame['profile'] == name] if name else frame, d)}"
+                              f"{f' (profile {name})' if len(profiles) > 1 else ''}"
+                              for name, (_, d) in profiles.items()),
         "precision": _precision(frame),
         "train questions": per_dataset("n_train_questions"),
         "checkpoint selection": (f"best `{distill.select_head}:` accuracy on "
@@ -133,7 +136,7 @@ def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
     batch = f"lr {distill.lr:g}, batch {distill.batch_size * distill.grad_accum}"
     if "epochs_cap" in frame and frame["epochs_cap"].notna().all():
         trained = frame["epochs_trained"]
-        return (f"{distill.self_eval_epochs:g} epochs self-evaluation + at most {distill.epochs:g} epochs CoTs, early "
+        return (f"{_epochs(distill.self_eval_epochs)} self-evaluation + at most {_epochs(distill.epochs)} CoTs, early "
                 f"stopping (patience {distill.patience} validations, from epoch {distill.min_epochs:g}; "
                 f"{trained.min():g}-{trained.max():g} epochs "
                 f"trained), {batch}")
@@ -141,3 +144,5 @@ def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
     return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"
 
 
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch{'' if n == 1 else 's'}"

@@ -115,19 +115,26 @@ def _percent_cell(values: pd.Series) -> str:
     return f"{100 * values.mean():.1f} ± {100 * values.std():.1f} ({len(values)})"
 
 
-def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, seed: int = 0) -> dict:
-    """Difference in accuracy a - b over paired items with a 95% percentile bootstrap interval."""
+def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, seed: int = 0,
+                     groups: Sequence[str] | None = None) -> dict:
+    """Difference in accuracy a - b over paired items with a 95% percentile bootstrap interval. `groups` names each
+    pair's test question: one question scored under several seeds is one draw, not several, so whole questions are
+    resampled (n: the number of questions)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or not len(a):
-        raise ValueError(f"paired samples must be non-empty and equally long, got {a.shape} and {b.shape}")
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    diffs = a[idx].mean(1) - b[idx].mean(1)
+    if a.shape != b.shape or not len(a) or (groups is not None and len(groups) != len(a)):
+        raise ValueError(f"paired samples must be non-empty and equally long, got {a.shape} and {b.shape}"
+                         f"{'' if groups is None else f' and {len(groups)} groups'}")
+    keys = np.arange(len(a)) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    n_groups = int(keys.max()) + 1
+    gap, size = np.bincount(keys, a - b, n_groups), np.bincount(keys, minlength=n_groups)
+    idx = np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
+    diffs = gap[idx].sum(1) / size[idx].sum(1)
     low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n": int(len(a))}
+    return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n": n_groups}
 
 
 def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict",
-                 profile: str = config.DEFAULT_STUDENT, seeds: set[int] | None = None) -> tuple[list, list]:
+                 profile: str = config.DEFAULT_STUDENT, seeds: set[int] | None = None) -> tuple[list, list, list]:
     """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have
     (and, given `seeds`, only those)."""
     folder = root / "predictions" / profile / dataset
@@ -135,11 +142,11 @@ def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str
 
 
 def paired_correctness(first: Path, second: Path, head: str = "predict",
-                       seeds: set[int] | None = None) -> tuple[list, list]:
+                       seeds: set[int] | None = None) -> tuple[list, list, list]:
     """Correctness of two runs' prediction folders (seed<k>.jsonl each) on the same test items, pooled over the seeds
-    both have (given `seeds`: only those), each seed paired with the same seed; items where either run has no such
-    head are left out."""
-    key, mine_all, theirs_all = f"{head}_correct", [], []
+    both have (given `seeds`: only those), each seed paired with the same seed, and each pair's item id; items where
+    either run has no such head are left out."""
+    key, mine_all, theirs_all, items = f"{head}_correct", [], [], []
     for path in sorted(first.glob("seed*.jsonl")):
         if path.name.endswith(".samples.jsonl") or not (second / path.name).exists():
             continue
@@ -150,12 +157,14 @@ def paired_correctness(first: Path, second: Path, head: str = "predict",
         for item in sorted(mine.keys() & theirs.keys()):
             mine_all.append(mine[item])
             theirs_all.append(theirs[item])
-    return mine_all, theirs_all
+            items.append(item)
+    return mine_all, theirs_all, items
 
 
-def difference_cell(mine: Sequence[bool], theirs: Sequence[bool]) -> str:
-    """'+d [low, high]' in points: paired accuracy difference with its 95% bootstrap interval; blank if unpaired."""
-    return _interval_text(paired_bootstrap(mine, theirs)) if len(mine) else ""
+def difference_cell(mine: Sequence[bool], theirs: Sequence[bool], items: Sequence[str] | None = None) -> str:
+    """'+d [low, high]' in points: paired accuracy difference with its 95% bootstrap interval (resampling `items`,
+    the test questions, when given); blank if unpaired."""
+    return _interval_text(paired_bootstrap(mine, theirs, groups=items)) if len(mine) else ""
 
 
 def _interval_text(ci: dict) -> str:
@@ -184,24 +193,30 @@ def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     """Does voting over k sampled CoTs beat the first sample, and does weighting the votes by the student's own
-    self-evaluation beat plain majority? Paired on the test items with samples, pooled over each setting's seeds."""
+    self-evaluation beat plain majority? Paired on the test items with samples, pooled over the seeds that have them
+    (k: the fewest samples any item has; weighted votes over the items that carry the student's P(correct))."""
+    if frame.empty:
+        return pd.DataFrame()
     rows = []
     for (profile, dataset, method), runs in frame.groupby(["profile", "dataset", "method"]):
-        seeds = sorted(int(s) for s in runs["seed"])
-        records = [r for seed in seeds
-                   for path in [root / "predictions" / profile / dataset / method / f"seed{seed}.samples.jsonl"]
-                   if path.exists() for r in read_jsonl(path) if r.get("split", "test") == "test"]
+        by_seed = {int(seed): [r for r in read_jsonl(path) if r.get("split", "test") == "test"]
+                   for seed in sorted(runs["seed"])
+                   for path in [root / "predictions" / profile / dataset / method / f"seed{int(seed)}.samples.jsonl"]
+                   if path.exists()}
+        by_seed = {seed: records for seed, records in by_seed.items() if records}
+        records = [r for seed_records in by_seed.values() for r in seed_records]
         if not records:
             continue
-        k = len(records[0]["answers"])
-        majority = _vote_correct(dataset, records, k)
-        pairs = [(f"majority@{k} − first sample", majority, _vote_correct(dataset, records, 1))]
-        if all("p_correct" in r for r in records):
-            pairs.append((f"weighted@{k} − majority@{k}", _vote_correct(dataset, records, k, weighted=True), majority))
-        for comparison, first, second in pairs:
-            ci = paired_bootstrap(first, second)
+        k = min(len(r["answers"]) for r in records)
+        scored = [r for r in records if "p_correct" in r]
+        pairs = [(f"majority@{k} − first sample", records, (k, False), (1, False))]  # (k, weighted) of each side
+        if scored:
+            pairs.append((f"weighted@{k} − majority@{k}", scored, (k, True), (k, False)))
+        for comparison, chosen, first, second in pairs:
+            ci = paired_bootstrap(_vote_correct(dataset, chosen, *first), _vote_correct(dataset, chosen, *second),
+                                  groups=[r["id"] for r in chosen])
             rows.append({"setting": setting(dataset, profile), "method": method, "comparison": comparison,
-                         "seeds": ", ".join(map(str, seeds)), "n items": len(first),
+                         "seeds": ", ".join(map(str, by_seed)), "test questions": ci["n"],
                          "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
@@ -285,11 +300,11 @@ def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Seque
             for first, second in pairs:
                 seeds = (seeds_of(frame, dataset=dataset, method=first, profile=profile)
                          & seeds_of(frame, dataset=dataset, method=second, profile=profile))
-                mine, theirs = paired_items(root, dataset, first, second, profile=profile, seeds=seeds)
+                mine, theirs, items = paired_items(root, dataset, first, second, profile=profile, seeds=seeds)
                 if mine:
-                    ci = paired_bootstrap(mine, theirs)
+                    ci = paired_bootstrap(mine, theirs, groups=items)
                     rows.append({"dataset": dataset, "student": profile, "comparison": f"{first} − {second}",
-                                 "seeds": ", ".join(map(str, sorted(seeds))), "n items": len(mine),
+                                 "seeds": ", ".join(map(str, sorted(seeds))), "test questions": ci["n"],
                                  "difference (points)": _interval_text(ci), "paper's claim": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
@@ -329,9 +344,9 @@ def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
 def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     """One row per dataset and ablation, the references first, then in ablations/ablations.yaml's order: what it
     changes, test accuracy of both heads and the validation score (mean ± std over seeds), each head's paired
-    difference from the default run of its method (points, 95% bootstrap interval over test items and seeds), the CoT
-    pairs it trained on, and training and total minutes (a reference's total includes self-consistency sampling, off
-    in ablations)."""
+    difference from the default run of its method (points, 95% bootstrap interval resampling test questions with
+    their seeds), the CoT pairs it trained on, and training and total minutes (a reference's total includes
+    self-consistency sampling, off in ablations)."""
     if frame.empty:
         return pd.DataFrame()
     names = [*sorted(n for n in frame["ablation"].unique() if n.startswith(REFERENCE)),

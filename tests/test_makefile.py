@@ -46,4 +46,5 @@ def test_ablations_target_names_ablations_the_dag_has(root):
     matrix = yaml.safe_load((root / "ablations" / "dvc.yaml").read_text())["stages"]["ablate"]["matrix"]
     table = yaml.safe_load((root / "ablations" / "ablations.yaml").read_text())
     assert default and set(default) <= set(matrix["ablation"]) <= set(table)
+    assert list(matrix) == ["dataset", "ablation", "seed"]  # stage names ablate@<dataset>-<ablation>-<seed>
     assert matrix["dataset"] == ["svamp"] and matrix["seed"] == [0]  # the target's stage names assume both

@@ -34,8 +34,9 @@ def test_summary_table_reports_mean_std_and_seed_count(study):
 
 
 def test_paired_items_use_only_seeds_both_methods_have(study):
-    mine, theirs = results.paired_items(study, "svamp", "mind_mirror", "finetune_gold")
+    mine, theirs, items = results.paired_items(study, "svamp", "mind_mirror", "finetune_gold")
     assert mine == [True, True, True, False] and theirs == [True, False, True, False]
+    assert items == ["i0", "i1", "i2", "i3"]
 
 
 def test_runs_of_a_superseded_budget_are_left_out_of_every_table(study, smoke_params):
@@ -49,7 +50,7 @@ def test_runs_of_a_superseded_budget_are_left_out_of_every_table(study, smoke_pa
     assert frame.attrs["superseded"] == ["metrics/distill/smollm2/svamp/finetune_gold/seed1.json",
                                          "metrics/distill/smollm2/svamp/mind_mirror/seed1.json"]
     boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
-    assert boot["n items"].tolist() == [4]  # seed 0 only: seed 1's pair of runs is superseded
+    assert boot["test questions"].tolist() == [4]  # seed 0 only: seed 1's pair of runs is superseded
     assert len(results.load_metrics(study)) == 4  # without a params file every committed run counts
 
 
@@ -61,6 +62,16 @@ def test_paired_bootstrap_interval_contains_the_difference_and_is_seeded():
     assert results.paired_bootstrap([True] * 5, [True] * 5) == {"diff": 0.0, "low": 0.0, "high": 0.0, "n": 5}
     with pytest.raises(ValueError):
         results.paired_bootstrap([True], [True, False])
+
+
+def test_paired_bootstrap_resamples_whole_questions_across_seeds():
+    a, b = [True] * 6 + [False] * 4, [True] * 3 + [False] * 7
+    three_seeds = results.paired_bootstrap(a * 3, b * 3, groups=[f"q{i}" for i in range(10)] * 3)
+    once = results.paired_bootstrap(a, b)
+    assert three_seeds["n"] == once["n"] == 10  # three copies of a question are one draw
+    assert three_seeds == pytest.approx(once)
+    assert results.paired_bootstrap(a * 3, b * 3)["high"] - results.paired_bootstrap(a * 3, b * 3)["low"] < (
+        once["high"] - once["low"])  # as independent items, the copies would narrow the interval
 
 
 def test_compute_table_puts_each_methods_epochs_steps_tokens_and_minutes_beside_it(study):
@@ -225,7 +236,19 @@ def test_vote_gains_pair_each_vote_with_the_first_sample_and_the_weighted_with_t
     gains = results.vote_gains(results.load_metrics(study), study).set_index("comparison")
     assert gains.loc["majority@3 − first sample", "difference (points)"].startswith("+25.0 ")  # 3/4 - 2/4
     assert gains.loc["weighted@3 − majority@3", "difference (points)"].startswith("+25.0 ")  # 4/4 - 3/4
-    assert gains["n items"].tolist() == [4, 4] and gains["seeds"].tolist() == ["0, 1", "0, 1"]  # valid left out
+    assert gains["test questions"].tolist() == [2, 2]  # t0 and t1, each under both seeds; valid left out
+    assert gains["seeds"].tolist() == ["0, 1", "0, 1"] and set(gains["first better"]) == {"not resolved"}
+    assert results.vote_gains(results.load_metrics(study).iloc[0:0], study).empty
+
+
+def test_vote_gains_name_only_seeds_with_samples_and_vote_over_the_fewest_samples(study):
+    folder = study / "predictions" / "smollm2" / "svamp" / "mind_mirror"
+    records = [{"id": "t0", "gold": "1", "answers": ["2", "1", "1"], "correct": [False, True, True]},  # no P(correct)
+               {"id": "t1", "gold": "1", "answers": ["1", "2"], "correct": [True, False]}]
+    files.write_jsonl(folder / "seed1.samples.jsonl", records)  # seed 0 of the fixture has no samples file
+    gains = results.vote_gains(results.load_metrics(study), study)
+    assert gains["comparison"].tolist() == ["majority@2 − first sample"]  # nothing to weight
+    assert gains["seeds"].tolist() == ["1"]
 
 
 def test_calibration_table_averages_seeds_per_dataset(study):
@@ -262,6 +285,12 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
         f"{lora['student']['name']} (causal, LoRA r={lora['student']['lora_r']}) (profile qwen_lora, lr "
         f"{lora['distill']['lr']:g}); {params.student.name} ({params.student.kind}) (profile smollm2, lr "
         f"{params.distill.lr:g})")
+    budgets = two.assign(epochs_cap=5.0, epochs_trained=[2.5, 3.0, 4.0, 2.25, 2.5, 5.0])
+    training = report.paper_comparison(smoke_params, budgets)["these runs"]["training"]
+    qwen, smollm2 = training.split("(profile qwen_lora)")  # each profile its own schedule
+    lr = config.load_run_params(smoke_params, "qwen_lora")[1].distill.lr
+    assert f"lr {lr:g}" in qwen and "2.25-5 epochs trained" in qwen
+    assert "2.5-4 epochs trained" in smollm2 and smollm2.endswith("(profile smollm2)")
     assert ours["CoTs kept"] == ("only those whose answer is right" if params.distill.filter_incorrect
                                  else "all, right or wrong")
     assert ours["checkpoint selection"] != report.PAPER_RECIPE["checkpoint selection"]  # never the test set
