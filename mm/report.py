@@ -71,9 +71,8 @@ def paper_comparison(params_file: str | Path, frame: pd.DataFrame) -> pd.DataFra
     params = config.load_params(params_file)
     teacher, distill = params.teacher, params.distill
     names = sorted(frame["profile"].dropna().unique()) if "profile" in frame else []
-    profiles = {name: (run.student, run.distill)  # the runs' own student profiles
-                for name in names for run in [config.load_run_params(params_file, name)[1]]}
-    profiles = profiles or {"": (params.student, distill)}
+    runs = {name: config.load_run_params(params_file, name)[1] for name in names}  # the runs' own student profiles
+    profiles = {name: (run.student, run.distill) for name, run in runs.items()} or {"": (params.student, distill)}
 
     def per_dataset(column: str) -> str:
         values = frame.groupby("dataset")[column].max() if column in frame else {}

@@ -199,12 +199,12 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for (profile, dataset, method), runs in frame.groupby(["profile", "dataset", "method"]):
-        by_seed = {int(seed): [r for r in read_jsonl(path) if r.get("split", "test") == "test"]
-                   for seed in sorted(runs["seed"])
-                   for path in [root / "predictions" / profile / dataset / method / f"seed{int(seed)}.samples.jsonl"]
-                   if path.exists()}
-        by_seed = {seed: records for seed, records in by_seed.items() if records}
-        records = [r for seed_records in by_seed.values() for r in seed_records]
+        seeds, records = [], []
+        for seed in sorted(int(s) for s in runs["seed"]):
+            path = root / "predictions" / profile / dataset / method / f"seed{seed}.samples.jsonl"
+            test = [r for r in read_jsonl(path) if r.get("split", "test") == "test"] if path.exists() else []
+            seeds += [seed] if test else []
+            records += test
         if not records:
             continue
         k = min(len(r["answers"]) for r in records)
@@ -216,7 +216,7 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
             ci = paired_bootstrap(_vote_correct(dataset, chosen, *first), _vote_correct(dataset, chosen, *second),
                                   groups=[r["id"] for r in chosen])
             rows.append({"setting": setting(dataset, profile), "method": method, "comparison": comparison,
-                         "seeds": ", ".join(map(str, by_seed)), "test questions": ci["n"],
+                         "seeds": ", ".join(map(str, seeds)), "test questions": ci["n"],
                          "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
