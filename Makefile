@@ -40,6 +40,7 @@ lint: setup
 
 # The study in the background, one run at a time, each committed as it finishes (README: Compute plan):
 #   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
+#   a finished run is committed without out/last, which `make carry` may have tracked while it was half done
 #   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
 #   DATASETS defaults to the student's own in params.yaml's study.students
 STUDENT ?= smollm2
@@ -50,6 +51,7 @@ study: setup models
 	for seed in $(SEEDS); do for ds in $(DATASETS); do for method in $(METHODS); do \
 	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
 	  $(BIN)/dvc repro -s distill-$(STUDENT)@$$ds-$$method-$$seed || exit 1; \
+	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
 	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
 	done; done; done
@@ -60,6 +62,7 @@ ABLATIONS ?= no_self_eval cots1 cots3
 ablations: setup models
 	for ablation in $(ABLATIONS); do \
 	  $(BIN)/dvc repro -s ablations/dvc.yaml:ablate@svamp-$$ablation-0 || exit 1; \
+	  git rm -r -q --cached --ignore-unmatch runs/ablations/svamp-$$ablation-seed0/last; \
 	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation \
 	    runs/ablations/svamp-$$ablation-seed0; \
 	  git diff --cached --quiet || git commit -q -m "Ablation: svamp $$ablation seed 0 (dvc repro)"; \

@@ -1,5 +1,5 @@
 """The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not;
-`ablations`: the stages it runs exist."""
+`study`: a finished run is committed without them; `ablations`: the stages it runs exist."""
 import re
 import shutil
 import subprocess
@@ -48,3 +48,38 @@ def test_ablations_target_names_ablations_the_dag_has(root):
     assert default and set(default) <= set(matrix["ablation"]) <= set(table)
     assert list(matrix) == ["dataset", "ablation", "seed"]  # stage names ablate@<dataset>-<ablation>-<seed>
     assert matrix["dataset"] == ["svamp"] and matrix["seed"] == [0]  # the target's stage names assume both
+
+
+def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_path, monkeypatch):
+    """A run carried mid-way (`make carry` tracked its out/last) is committed, once finished, without out/last."""
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(root / "Makefile", repo / "Makefile")
+    shutil.copy(root / ".gitignore", repo / ".gitignore")
+    run = repo / "runs" / "distill" / "qwen_lora" / "cqa-mind_mirror-seed0"
+    (run / "last" / "step40").mkdir(parents=True)
+    (run / "last" / "state.json").write_text('{"step": 40}')
+    (run / "last" / "step40" / "model.safetensors").write_bytes(b"0")
+    _run(["git", "init", "-q"], repo)
+    _run(["git", "add", "-f", "."], repo)
+    _run(["git", "commit", "-q", "-m", "carried"], repo)
+    fake_dvc = tmp_path / "venv" / "bin" / "dvc"  # a finished run: its outputs written, out/last moved on
+    fake_dvc.parent.mkdir(parents=True)
+    fake_dvc.write_text("#!/bin/sh\nset -e\nrun=runs/distill/qwen_lora/cqa-mind_mirror-seed0\n"
+                        "mkdir -p metrics/distill/qwen_lora/cqa/mind_mirror predictions/qwen_lora/cqa/mind_mirror\n"
+                        "echo '{}' > metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json\n"
+                        "echo '{}' > predictions/qwen_lora/cqa/mind_mirror/seed0.jsonl\n"
+                        "echo lock > dvc.lock; echo '{}' > $run/run.ipynb\n"
+                        "rm -r $run/last/step40; mkdir $run/last/step620; echo '{\"step\": 620}' > $run/last/state.json\n")
+    fake_dvc.chmod(0o755)
+
+    _run(["make", "-s", "-o", "setup", "-o", "models", "study", f"VENV={tmp_path / 'venv'}", "STUDENT=qwen_lora",
+          "DATASETS=cqa", "SEEDS=0", "METHODS=mind_mirror"], repo)
+
+    tracked = _run(["git", "ls-files"], repo).split()
+    assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/run.ipynb" in tracked
+    assert "metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json" in tracked
+    assert not any("/last/" in path for path in tracked)
+    assert _run(["git", "status", "--porcelain"], repo) == ""
