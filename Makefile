@@ -82,10 +82,11 @@ carry:
 	git diff --cached --quiet || git commit -q -m "Carry the resume checkpoints of unfinished study runs (make carry)"
 
 # The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), study (a),
-# study (b), then the ablations (d):
+# study (b) (Qwen LoRA on CQA and ANLI, all seeds first), study (c) (Qwen LoRA on SVAMP), then the ablations (d):
 #   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
 chain: setup models
 	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
 	$(MAKE) study
-	$(MAKE) study STUDENT=qwen_lora
+	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"
+	$(MAKE) study STUDENT=qwen_lora DATASETS=svamp
 	$(MAKE) ablations

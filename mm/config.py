@@ -189,7 +189,7 @@ class StudyConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     # a `students:` profile -> the datasets its distill stage (dvc.yaml: distill-<profile>) trains on
     students: dict[str, list[str]] = field(default_factory=lambda: {DEFAULT_STUDENT: ["svamp"],
-                                                                    "qwen_lora": ["cqa", "anli1"]})
+                                                                    "qwen_lora": ["cqa", "anli1", "svamp"]})
 
     def check(self) -> None:
         for name in self.methods:

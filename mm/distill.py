@@ -184,6 +184,7 @@ def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence
                code.hexdigest()]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
+
 def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Sequence[Mapping],
                   metrics_file: str | Path, predictions_file: str | Path, samples_file: str | Path) -> None:
     """Metrics JSON, test predictions and self-consistency samples (always written, possibly empty)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mm import ROOT, config, selfeval, tasks
+from mm import ROOT, config, selfeval
 from mm.files import read_jsonl
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
@@ -213,17 +213,13 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
         if scored:
             pairs.append((f"weighted@{k} − majority@{k}", scored, (k, True), (k, False)))
         for comparison, chosen, first, second in pairs:
-            ci = paired_bootstrap(_vote_correct(dataset, chosen, *first), _vote_correct(dataset, chosen, *second),
+            ci = paired_bootstrap(selfeval.vote_correct(dataset, chosen, *first),
+                                  selfeval.vote_correct(dataset, chosen, *second),
                                   groups=[r["id"] for r in chosen])
             rows.append({"setting": setting(dataset, profile), "method": method, "comparison": comparison,
                          "seeds": ", ".join(map(str, seeds)), "test questions": ci["n"],
                          "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
     return pd.DataFrame(rows)
-
-
-def _vote_correct(dataset: str, records: Sequence[dict], k: int, weighted: bool = False) -> list[bool]:
-    task = tasks.get(dataset)
-    return [task.is_correct(selfeval.vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
 
 
 def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:

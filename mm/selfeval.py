@@ -22,11 +22,15 @@ def vote(dataset: str, record: Mapping, k: int, weighted: bool = False) -> tuple
 
 def vote_table(dataset: str, records: Sequence[Mapping], ks: Sequence[int], weighted: bool) -> pd.DataFrame:
     """Accuracy of the k-sample vote for each k (rows: k, accuracy, weighted)."""
-    rows = []
-    for k in ks:
-        correct = [tasks.get(dataset).is_correct(vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
-        rows.append({"k": k, "accuracy": float(np.mean(correct)), "weighted": weighted})
+    rows = [{"k": k, "accuracy": float(np.mean(vote_correct(dataset, records, k, weighted))), "weighted": weighted}
+            for k in ks]
     return pd.DataFrame(rows)
+
+
+def vote_correct(dataset: str, records: Sequence[Mapping], k: int, weighted: bool = False) -> list[bool]:
+    """Per record: is the k-sample vote's answer right?"""
+    task = tasks.get(dataset)
+    return [task.is_correct(vote(dataset, r, k, weighted)[0], r["gold"]) for r in records]
 
 
 def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:

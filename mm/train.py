@@ -148,6 +148,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             continue
         torch.manual_seed(seed * 100 + index)  # dropout etc.: a stage starts the same on a resumed run
         model = student.model
+        frozen_base = not all(p.requires_grad for p in model.parameters())  # LoRA: only the adapters train and travel
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                       weight_decay=cfg.weight_decay)
         scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_fraction * stage.steps),
@@ -162,8 +163,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
             packed=packed))
         model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
         if state.get("checkpoint") and first > 0:  # mid-stage: model, optimiser, scheduler and RNG
-            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]),
-                                   strict=all(p.requires_grad for p in model.parameters()))
+            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]), strict=not frozen_base)
         elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
             _load_into(accelerator.unwrap_model(model), _weights_file(out_dir / LAST / state["checkpoint"]))
         model.train()
@@ -199,7 +199,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
                 if accuracy > state["best"]:
                     state.update(best=accuracy, best_step=state["global_step"], since_best=0)
                     student.save(out_dir / BEST)
-                    if not all(p.requires_grad for p in student.model.parameters()):
+                    if frozen_base:
                         (out_dir / LAST).mkdir(parents=True, exist_ok=True)
                         save_file(_trainable(student.model), out_dir / LAST / BEST_TRAINABLE)
                 else:
