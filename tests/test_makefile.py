@@ -72,7 +72,8 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
                         "echo '{}' > metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json\n"
                         "echo '{}' > predictions/qwen_lora/cqa/mind_mirror/seed0.jsonl\n"
                         "echo lock > dvc.lock; echo '{}' > $run/run.ipynb\n"
-                        "rm -r $run/last/step40; mkdir $run/last/step620; echo '{\"step\": 620}' > $run/last/state.json\n")
+                        "rm -r $run/last/step40; mkdir $run/last/step620\n"
+                        "echo '{\"step\": 620}' > $run/last/state.json\n")
     fake_dvc.chmod(0o755)
 
     _run(["make", "-s", "-o", "setup", "-o", "models", "study", f"VENV={tmp_path / 'venv'}", "STUDENT=qwen_lora",
