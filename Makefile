@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup models llama-cpp repro test lint study ablations carry chain
+.PHONY: setup models llama-cpp repro test lint study ablations carry chain quick
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -90,3 +90,16 @@ chain: setup models
 	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"
 	$(MAKE) study STUDENT=qwen_lora DATASETS=svamp
 	$(MAKE) ablations
+
+# A quick look at the method training (recipes/quick.yaml: SVAMP, the 4 methods, seed 0, SmolLM2) in a
+# scratch clone, so the committed study is left as it is: `dvc exp run` lays the recipe over its params.yaml and runs
+# only the quick runs (a plain `dvc exp run` would re-run the ablations at that budget too), then the tables.
+# The executed notebooks: $(QUICK)/runs/distill/smollm2/; the tables: $(QUICK)/results/results.md.
+QUICK ?= runs/scratch/quick
+quick: setup models
+	rm -rf $(QUICK) && mkdir -p $(dir $(QUICK)) && git clone -q . $(QUICK)
+	ln -s $(abspath $(VENV)) $(QUICK)/.venv
+	test ! -d .cache || ln -s $(abspath .cache) $(QUICK)/.cache
+	cd $(QUICK) && .venv/bin/python -m mm.config --as-set recipes/quick.yaml \
+	  | xargs .venv/bin/dvc exp run $(foreach method,$(METHODS),distill-smollm2@svamp-$(method)-0)
+	cd $(QUICK) && .venv/bin/dvc repro -s figures

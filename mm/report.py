@@ -137,7 +137,7 @@ def _training(frame: pd.DataFrame, distill: config.DistillConfig) -> str:
         trained = frame["epochs_trained"]
         return (f"{_epochs(distill.self_eval_epochs)} self-evaluation + at most {_epochs(distill.epochs)} CoTs, early "
                 f"stopping (patience {distill.patience} validations, from epoch {distill.min_epochs:g}; "
-                f"{trained.min():g}-{trained.max():g} epochs "
+                f"{round(trained.min(), 2):g}-{round(trained.max(), 2):g} epochs "
                 f"trained), {batch}")
     steps = _listed(frame["steps"].dropna()) if "steps" in frame else "?"
     return f"fixed budgets of {steps} optimiser steps in all (an earlier profile: less than one epoch)"

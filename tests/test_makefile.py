@@ -1,8 +1,9 @@
 """The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not;
-`study`: a finished run is committed without them; `ablations`: the stages it runs exist."""
+`study`: a finished run is committed without them; `ablations`: the stages it runs exist; `quick`: only its runs."""
 import re
 import shutil
 import subprocess
+import sys
 
 import yaml
 
@@ -84,3 +85,34 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
     assert "metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json" in tracked
     assert not any("/last/" in path for path in tracked)
     assert _run(["git", "status", "--porcelain"], repo) == ""
+
+
+def test_quick_runs_the_recipes_four_runs_and_the_tables_in_a_scratch_clone(root, tmp_path, monkeypatch):
+    """`make quick` leaves the checkout alone and asks DVC for the quick runs only (not the ablations)."""
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for path in ("Makefile", ".gitignore", "params.yaml", "recipes/quick.yaml"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / path, repo / path)
+    _run(["git", "init", "-q"], repo)
+    _run(["git", "add", "."], repo)
+    _run(["git", "commit", "-q", "-m", "init"], repo)
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (venv / "dvc").write_text(f'#!/bin/sh\necho "$(pwd) $*" >> {tmp_path / "dvc.log"}\n')
+    for tool in ("python", "dvc"):
+        (venv / tool).chmod(0o755)
+
+    _run(["make", "-s", "-o", "setup", "-o", "models", "quick", f"VENV={venv.parent}"], repo)
+
+    exp_run, figures = (tmp_path / "dvc.log").read_text().splitlines()
+    clone = str(repo / "runs" / "scratch" / "quick")
+    targets = [f"distill-smollm2@svamp-{method}-0"
+               for method in ("finetune_gold", "distill_label", "step_by_step", "mind_mirror")]
+    assert exp_run.startswith(f"{clone} exp run {' '.join(targets)} -S")
+    assert "distill.n_train=160" in exp_run and "ablate" not in exp_run
+    assert figures == f"{clone} repro -s figures"
+    assert _run(["git", "status", "--porcelain"], repo) == ""  # the scratch clone is ignored
