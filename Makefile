@@ -91,7 +91,7 @@ chain: setup models
 	$(MAKE) study STUDENT=qwen_lora DATASETS=svamp
 	$(MAKE) ablations
 
-# A quick look at the method training (recipes/quick.yaml: SVAMP, the 4 methods, seed 0, SmolLM2) in a
+# A quick look at the method training (recipes/quick.yaml: SVAMP, the 4 methods, seed 0, SmolLM2; 17 min) in a
 # scratch clone, so the committed study is left as it is: `dvc exp run` lays the recipe over its params.yaml and runs
 # only the quick runs (a plain `dvc exp run` would re-run the ablations at that budget too), then the tables.
 # The executed notebooks: $(QUICK)/runs/distill/smollm2/; the tables: $(QUICK)/results/results.md.
