@@ -92,8 +92,8 @@ chain: setup models
 	$(MAKE) ablations
 
 # A quick look at the method training (recipes/quick.yaml: SVAMP, the 4 methods, seed 0, SmolLM2; 17 min) in a
-# scratch clone, so the committed study is left as it is: `dvc exp run` lays the recipe over its params.yaml and runs
-# only the quick runs (a plain `dvc exp run` would re-run the ablations at that budget too), then the tables.
+# scratch clone of HEAD, so the committed study is left as it is: `dvc exp run` lays the recipe over params.yaml and
+# runs only the quick runs (a plain `dvc exp run` would re-run the ablations at that budget too), then the tables.
 # The executed notebooks: $(QUICK)/runs/distill/smollm2/; the tables: $(QUICK)/results/results.md.
 QUICK ?= runs/scratch/quick
 quick: setup models
