@@ -115,4 +115,6 @@ def test_quick_runs_the_recipes_four_runs_and_the_tables_in_a_scratch_clone(root
     assert exp_run.startswith(f"{clone} exp run {' '.join(targets)} -S")
     assert "distill.n_train=160" in exp_run and "ablate" not in exp_run
     assert figures == f"{clone} repro -s figures"
+    study = yaml.safe_load((root / "recipes" / "quick.yaml").read_text())["study"]  # the stage names the target assumes
+    assert study["datasets"] == ["svamp"] and study["seeds"] == [0] and study["students"]["smollm2"] == ["svamp"]
     assert _run(["git", "status", "--porcelain"], repo) == ""  # the scratch clone is ignored
