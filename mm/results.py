@@ -2,9 +2,11 @@
 ablation frames. Rendering them as the report is mm.report."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mm import ROOT, config, selfeval
+from mm import ROOT, config, data, methods, selfeval, tasks
 from mm.files import read_jsonl
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
@@ -65,6 +67,40 @@ def seeds_of(frame: pd.DataFrame, **where: str) -> set[int]:
 def setting(dataset: str, profile: str) -> str:
     """A table column / figure panel: the dataset, with the student profile unless it is the default one."""
     return dataset if profile == config.DEFAULT_STUDENT else f"{dataset} · {profile}"
+
+
+def target_classes(dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: config.DistillConfig,
+                   method_names: Sequence[str]) -> pd.DataFrame:
+    """How the answer targets of each method's selected stage fall into classes (labels; choices by letter), one
+    row per method, cells 'count (share)': a teacher that favours one class hands its skew to the students."""
+    task = tasks.get(dataset)
+    cfg = dataclasses.replace(cfg, self_eval=False)  # mind_mirror's self-evaluation targets are verdicts: not counted
+    counts = {}
+    for method in method_names:
+        selected = next(s for s in methods.build_stages(method, dataset, rows, cots, [], cfg) if s.selected)
+        counts[method] = Counter(task.answers.key(pair.answer) for pair in selected.pairs)
+    table = pd.DataFrame(counts).T.fillna(0).astype(int)
+    table = table[sorted(table.columns)]
+    totals = table.sum(axis=1)
+    cells = table.astype(str) + " (" + table.div(totals, axis=0).map(lambda share: f"{share:.0%}") + ")"
+    return cells.assign(targets=totals)
+
+
+def training_targets(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """`target_classes` of every study setting whose answers are classes, on seed `seed`'s train questions."""
+    params = config.load_params(params_file)
+    tables = {}
+    for profile, datasets in params.study.students.items():
+        _, run, _ = config.load_run_params(params_file, student=profile)
+        for dataset in datasets:
+            cots_file = root / "data" / "teacher" / dataset / "cots.jsonl"
+            if not tasks.get(dataset).has_options or not cots_file.exists():
+                continue
+            cots = read_jsonl(cots_file)
+            splits = data.load_from_config(dataset, run.data)
+            rows = methods.train_questions(list(splits["train"]), cots, run.distill, seed)
+            tables[setting(dataset, profile)] = target_classes(dataset, rows, cots, run.distill, params.study.methods)
+    return tables
 
 
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:

@@ -301,3 +301,21 @@ def test_a_second_student_profile_gets_its_own_columns(study):
     table = results.summary_table(results.load_metrics(study))
     assert list(table.columns) == ["svamp", "svamp · qwen_lora"]
     assert table.loc["mind_mirror", "svamp · qwen_lora"] == "50.0 (1)"
+
+
+def test_target_classes_count_each_methods_answer_targets_by_class(smoke_params):
+    rows = [{"id": f"q{i}", "question": f"Premise {i}", "answer": gold}
+            for i, gold in enumerate(["contradiction", "neutral", "entailment"])]
+    said = {"q0": ["contradiction"] * 3, "q1": ["contradiction", "contradiction", "neutral"], "q2": ["entailment"]}
+    cots = [{"id": qid, "k": k, "text": f"So the answer is {answer}.", "answer": answer, "parsed": True,
+             "correct": answer == rows[int(qid[1])]["answer"]} for qid, answers in said.items()
+            for k, answer in enumerate(answers)]
+    cfg = config.load_params(smoke_params).distill
+    table = results.target_classes("anli1", rows, cots, cfg, config.METHODS)
+    assert list(table.columns) == ["contradiction", "entailment", "neutral", "targets"]
+    assert table["targets"].tolist() == [3, 2, 3, 5]
+    classes = table.drop(columns="targets")
+    assert classes.loc["finetune_gold"].tolist() == ["1 (33%)"] * 3
+    assert classes.loc["distill_label"].tolist() == ["1 (50%)", "1 (50%)", "0 (0%)"]  # q1's majority is wrong: dropped
+    assert classes.loc["step_by_step"].tolist() == ["1 (33%)"] * 3  # each question's first right CoT
+    assert classes.loc["mind_mirror"].tolist() == ["3 (60%)", "1 (20%)", "1 (20%)"]  # every right CoT
