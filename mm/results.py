@@ -70,24 +70,42 @@ def setting(dataset: str, profile: str) -> str:
 
 
 def target_classes(dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: config.DistillConfig,
-                   method_names: Sequence[str]) -> pd.DataFrame:
-    """How the answer targets of each method's selected stage fall into classes (labels; choices by letter), one
-    row per method, cells 'count (share)': a teacher that favours one class hands its skew to the students."""
+                   method_names: Sequence[str]) -> dict[str, Counter]:
+    """How the answer targets of each method's selected stage fall into classes (labels; choices by letter): a
+    teacher that favours one class hands its skew to the students it teaches."""
     task = tasks.get(dataset)
     cfg = dataclasses.replace(cfg, self_eval=False)  # mind_mirror's self-evaluation targets are verdicts: not counted
     counts = {}
     for method in method_names:
         selected = next(s for s in methods.build_stages(method, dataset, rows, cots, [], cfg) if s.selected)
         counts[method] = Counter(task.answers.key(pair.answer) for pair in selected.pairs)
+    return counts
+
+
+def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
+    """Classes of a method's `predict:` answers on test (all its seeds' prediction files), and of the gold answers."""
+    key = tasks.get(dataset).answers.key
+    predicted, gold = Counter(), Counter()
+    for path in sorted(folder.glob("seed*.jsonl")):
+        if not path.name.endswith(".samples.jsonl"):
+            records = read_jsonl(path)
+            predicted.update(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+            gold.update(key(r["gold"]) for r in records)
+    return predicted, gold
+
+
+def class_table(counts: Mapping[str, Counter]) -> pd.DataFrame:
+    """Rows of class counts as cells 'count (share)', with each row's total."""
     table = pd.DataFrame(counts).T.fillna(0).astype(int)
     table = table[sorted(table.columns)]
     totals = table.sum(axis=1)
     cells = table.astype(str) + " (" + table.div(totals, axis=0).map(lambda share: f"{share:.0%}") + ")"
-    return cells.assign(targets=totals)
+    return cells.assign(n=totals)
 
 
-def training_targets(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """`target_classes` of every study setting whose answers are classes, on seed `seed`'s train questions."""
+def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Per study setting whose answers are classes: each method's training targets (seed `seed`'s train questions)
+    and its test predictions (all seeds) by class, beside gold: did the student learn the task or a class?"""
     params = config.load_params(params_file)
     tables = {}
     for profile, datasets in params.study.students.items():
@@ -97,9 +115,17 @@ def training_targets(params_file: Path, root: Path = ROOT, seed: int = 0) -> dic
             if not tasks.get(dataset).has_options or not cots_file.exists():
                 continue
             cots = read_jsonl(cots_file)
-            splits = data.load_from_config(dataset, run.data)
-            rows = methods.train_questions(list(splits["train"]), cots, run.distill, seed)
-            tables[setting(dataset, profile)] = target_classes(dataset, rows, cots, run.distill, params.study.methods)
+            rows = methods.train_questions(list(data.load_from_config(dataset, run.data)["train"]), cots,
+                                           run.distill, seed)
+            targets = target_classes(dataset, rows, cots, run.distill, params.study.methods)
+            counts, gold = {}, Counter()
+            for method in params.study.methods:
+                predicted, test_gold = predicted_classes(root / "predictions" / profile / dataset / method, dataset)
+                counts[f"{method}: trained on"] = targets[method]
+                if predicted:
+                    counts[f"{method}: predicts on test"] = predicted
+                    gold = gold or test_gold  # the same test items for every method
+            tables[setting(dataset, profile)] = class_table(({"gold on test": gold} if gold else {}) | counts)
     return tables
 
 

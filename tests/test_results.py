@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, files, plots, report, results, tasks
+from mm import config, data, files, plots, report, results, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
@@ -303,19 +303,40 @@ def test_a_second_student_profile_gets_its_own_columns(study):
     assert table.loc["mind_mirror", "svamp · qwen_lora"] == "50.0 (1)"
 
 
-def test_target_classes_count_each_methods_answer_targets_by_class(smoke_params):
+def test_class_tables_count_each_methods_targets_and_test_answers_by_class(smoke_params, tmp_path):
     rows = [{"id": f"q{i}", "question": f"Premise {i}", "answer": gold}
             for i, gold in enumerate(["contradiction", "neutral", "entailment"])]
     said = {"q0": ["contradiction"] * 3, "q1": ["contradiction", "contradiction", "neutral"], "q2": ["entailment"]}
     cots = [{"id": qid, "k": k, "text": f"So the answer is {answer}.", "answer": answer, "parsed": True,
              "correct": answer == rows[int(qid[1])]["answer"]} for qid, answers in said.items()
             for k, answer in enumerate(answers)]
-    cfg = config.load_params(smoke_params).distill
-    table = results.target_classes("anli1", rows, cots, cfg, config.METHODS)
-    assert list(table.columns) == ["contradiction", "entailment", "neutral", "targets"]
-    assert table["targets"].tolist() == [3, 2, 3, 5]
-    classes = table.drop(columns="targets")
+    targets = results.target_classes("anli1", rows, cots, config.load_params(smoke_params).distill, config.METHODS)
+    files.write_jsonl(tmp_path / "seed0.jsonl", [{"id": "t0", "gold": "neutral", "predict_answer": "entailment"},
+                                                 {"id": "t1", "gold": "entailment", "predict_answer": None}])
+    predicted, gold = results.predicted_classes(tmp_path, "anli1")
+    table = results.class_table({**targets, "step_by_step: predicts on test": predicted, "gold on test": gold})
+    assert list(table.columns) == ["contradiction", "entailment", "neutral", "none", "n"]
+    assert table["n"].tolist() == [3, 2, 3, 5, 2, 2]
+    classes = table.drop(columns=["none", "n"])
     assert classes.loc["finetune_gold"].tolist() == ["1 (33%)"] * 3
     assert classes.loc["distill_label"].tolist() == ["1 (50%)", "1 (50%)", "0 (0%)"]  # q1's majority is wrong: dropped
     assert classes.loc["step_by_step"].tolist() == ["1 (33%)"] * 3  # each question's first right CoT
     assert classes.loc["mind_mirror"].tolist() == ["3 (60%)", "1 (20%)", "1 (20%)"]  # every right CoT
+    assert table.loc["step_by_step: predicts on test", "none"] == "1 (50%)"  # an unparsed answer is counted, not lost
+    assert table.loc["gold on test", "neutral"] == "1 (50%)"
+
+
+def test_class_tables_put_gold_first_and_each_methods_targets_beside_its_test_answers(smoke_params, tmp_path):
+    params = config.load_params(smoke_params)
+    train = list(data.load_from_config("anli1", params.data)["train"])[:4]
+    cots = [{"id": row["id"], "k": 0, "text": f"So the answer is {row['answer']}.", "answer": row["answer"],
+             "parsed": True, "correct": True} for row in train]
+    files.write_jsonl(tmp_path / "data" / "teacher" / "anli1" / "cots.jsonl", cots)
+    files.write_jsonl(tmp_path / "predictions" / "smollm2" / "anli1" / "step_by_step" / "seed0.jsonl",
+                      [{"id": "t0", "gold": "neutral", "predict_answer": "neutral"}])
+    tables = results.class_tables(smoke_params, root=tmp_path)
+    assert list(tables) == ["anli1"]  # cqa has no teacher output here; svamp's answers are numbers, not classes
+    assert list(tables["anli1"].index) == ["gold on test", "finetune_gold: trained on", "distill_label: trained on",
+                                           "step_by_step: trained on", "step_by_step: predicts on test",
+                                           "mind_mirror: trained on"]
+    assert tables["anli1"].loc["finetune_gold: trained on", "n"] == 4
