@@ -86,12 +86,17 @@ def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
     """Classes of a method's `predict:` answers on test (all its seeds' prediction files), and of the gold answers."""
     key = tasks.get(dataset).answers.key
     predicted, gold = Counter(), Counter()
-    for path in sorted(folder.glob("seed*.jsonl")):
-        if not path.name.endswith(".samples.jsonl"):
-            records = read_jsonl(path)
-            predicted.update(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
-            gold.update(key(r["gold"]) for r in records)
+    for path in prediction_files(folder).values():
+        records = read_jsonl(path)
+        predicted.update(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+        gold.update(key(r["gold"]) for r in records)
     return predicted, gold
+
+
+def prediction_files(folder: Path) -> dict[int, Path]:
+    """A method's per-seed test predictions (seed<k>.jsonl, not the .samples.jsonl beside them), by seed."""
+    return {int(path.name.removeprefix("seed").removesuffix(".jsonl")): path
+            for path in sorted(folder.glob("seed*.jsonl")) if not path.name.endswith(".samples.jsonl")}
 
 
 def class_table(counts: Mapping[str, Counter]) -> pd.DataFrame:
@@ -209,10 +214,8 @@ def paired_correctness(first: Path, second: Path, head: str = "predict",
     both have (given `seeds`: only those), each seed paired with the same seed, and each pair's item id; items where
     either run has no such head are left out."""
     key, mine_all, theirs_all, items = f"{head}_correct", [], [], []
-    for path in sorted(first.glob("seed*.jsonl")):
-        if path.name.endswith(".samples.jsonl") or not (second / path.name).exists():
-            continue
-        if seeds is not None and int(path.name.removeprefix("seed").removesuffix(".jsonl")) not in seeds:
+    for seed, path in prediction_files(first).items():
+        if not (second / path.name).exists() or (seeds is not None and seed not in seeds):
             continue
         mine = {r["id"]: r[key] for r in read_jsonl(path) if key in r}
         theirs = {r["id"]: r[key] for r in read_jsonl(second / path.name) if key in r}
