@@ -49,6 +49,10 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     if "test_accuracy_explain" in frame and frame["test_accuracy_explain"].notna().any():
         parts += ["", "**Test accuracy (%), answer parsed from the generated `explain:` rationale**", "",
                   to_markdown(summary_table(frame.dropna(subset=["test_accuracy_explain"]), "test_accuracy_explain"))]
+    if "explain_unanswered" in frame and frame["explain_unanswered"].notna().any():
+        parts += ["", "**Rationales that give no answer the task can parse (%, scored wrong above): the student "
+                  "stopped, or was cut at `max_new_tokens_explain`, before its answer sentence**", "",
+                  to_markdown(summary_table(frame.dropna(subset=["explain_unanswered"]), "explain_unanswered"))]
     compute = compute_table(frame)
     if not compute.empty:
         parts += ["", "**Compute per run, mean over seeds (the same epoch cap for every method; early stopping ends "

@@ -99,6 +99,17 @@ def prediction_files(folder: Path) -> dict[int, Path]:
             for path in sorted(folder.glob("seed*.jsonl")) if not path.name.endswith(".samples.jsonl")}
 
 
+def unanswered_rationales(frame: pd.DataFrame, root: Path = ROOT) -> pd.Series:
+    """Per run (row of `frame`), the share of its generated test rationales with no answer the task can parse,
+    scored wrong by the rationale accuracy: the student stopped, or was cut at `max_new_tokens_explain`, before its
+    answer sentence. NaN for a run that generated no rationales."""
+    def share(run) -> float:
+        path = root / "predictions" / run.profile / run.dataset / run.method / f"seed{run.seed}.jsonl"
+        rationales = [r for r in read_jsonl(path) if "explain_output" in r] if path.exists() else []
+        return sum(r["explain_answer"] is None for r in rationales) / len(rationales) if rationales else float("nan")
+    return pd.Series([share(run) for run in frame.itertuples()], index=frame.index, dtype=float)
+
+
 def class_table(counts: Mapping[str, Counter]) -> pd.DataFrame:
     """Rows of class counts as cells 'count (share)', with each row's total."""
     table = pd.DataFrame(counts).T.fillna(0).astype(int)

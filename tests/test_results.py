@@ -340,3 +340,17 @@ def test_class_tables_put_gold_first_and_each_methods_targets_beside_its_test_an
                                            "step_by_step: trained on", "step_by_step: predicts on test",
                                            "mind_mirror: trained on"]
     assert tables["anli1"].loc["finetune_gold: trained on", "n"] == 4
+
+
+def test_unanswered_rationales_count_rationales_with_no_parsed_answer_and_reach_the_report(study):
+    records = [{"id": "i0", "predict_correct": True, "explain_output": "x. The answer is 3", "explain_answer": "3"},
+               {"id": "i1", "predict_correct": False, "explain_output": "The premise states", "explain_answer": None},
+               {"id": "i2", "predict_correct": False}]  # no rationale generated for this item: not counted
+    files.write_jsonl(study / "predictions" / "smollm2" / "svamp" / "mind_mirror" / "seed0.jsonl", records)
+    frame = results.load_metrics(study)
+    frame["explain_unanswered"] = results.unanswered_rationales(frame, study)
+    by_run = frame.set_index(["method", "seed"])["explain_unanswered"]
+    assert by_run[("mind_mirror", 0)] == 0.5
+    assert by_run[("mind_mirror", 1)] != by_run[("mind_mirror", 1)]  # NaN: that run generated no rationales
+    text = report.report_markdown(frame, pd.DataFrame(), pd.DataFrame(), "context", [])
+    assert "no answer the task can parse" in text and "| mind_mirror | 50.0 (1) |" in text
