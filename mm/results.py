@@ -93,6 +93,11 @@ def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
     return predicted, gold
 
 
+def predictions_folder(root: Path, profile: str, dataset: str, method: str) -> Path:
+    """Where a method's committed test predictions lie: seed<k>.jsonl and seed<k>.samples.jsonl per seed."""
+    return root / "predictions" / profile / dataset / method
+
+
 def prediction_files(folder: Path) -> dict[int, Path]:
     """A method's per-seed test predictions (seed<k>.jsonl, not the .samples.jsonl beside them), by seed."""
     return {int(path.name.removeprefix("seed").removesuffix(".jsonl")): path
@@ -104,7 +109,7 @@ def unanswered_rationales(frame: pd.DataFrame, root: Path = ROOT) -> pd.Series:
     scored wrong by the rationale accuracy: the student stopped, or was cut at `max_new_tokens_explain`, before its
     answer sentence. NaN for a run that generated no rationales."""
     def share(run) -> float:
-        path = root / "predictions" / run.profile / run.dataset / run.method / f"seed{run.seed}.jsonl"
+        path = predictions_folder(root, run.profile, run.dataset, run.method) / f"seed{run.seed}.jsonl"
         rationales = [r for r in read_jsonl(path) if "explain_output" in r] if path.exists() else []
         return sum(r["explain_answer"] is None for r in rationales) / len(rationales) if rationales else float("nan")
     return pd.Series([share(run) for run in frame.itertuples()], index=frame.index, dtype=float)
@@ -136,7 +141,7 @@ def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[st
             targets = target_classes(dataset, rows, cots, run.distill, params.study.methods)
             counts, gold = {}, Counter()
             for method in params.study.methods:
-                predicted, test_gold = predicted_classes(root / "predictions" / profile / dataset / method, dataset)
+                predicted, test_gold = predicted_classes(predictions_folder(root, profile, dataset, method), dataset)
                 counts[f"{method}: trained on"] = targets[method]
                 if predicted:
                     counts[f"{method}: predicts on test"] = predicted
@@ -215,8 +220,8 @@ def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str
                  profile: str = config.DEFAULT_STUDENT, seeds: set[int] | None = None) -> tuple[list, list, list]:
     """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have
     (and, given `seeds`, only those)."""
-    folder = root / "predictions" / profile / dataset
-    return paired_correctness(folder / method, folder / baseline, head, seeds)
+    return paired_correctness(predictions_folder(root, profile, dataset, method),
+                              predictions_folder(root, profile, dataset, baseline), head, seeds)
 
 
 def paired_correctness(first: Path, second: Path, head: str = "predict",
@@ -277,7 +282,7 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     for (profile, dataset, method), runs in frame.groupby(["profile", "dataset", "method"]):
         seeds, records = [], []
         for seed in sorted(int(s) for s in runs["seed"]):
-            path = root / "predictions" / profile / dataset / method / f"seed{seed}.samples.jsonl"
+            path = predictions_folder(root, profile, dataset, method) / f"seed{seed}.samples.jsonl"
             test = [r for r in read_jsonl(path) if r.get("split", "test") == "test"] if path.exists() else []
             seeds += [seed] if test else []
             records += test
@@ -306,7 +311,7 @@ def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -
         return empty, empty
     runs = frame[frame["method"] == "mind_mirror"]
     for profile, dataset, seed in sorted(zip(runs["profile"], runs["dataset"], runs["seed"], strict=True)):
-        path = root / "predictions" / profile / dataset / "mind_mirror" / f"seed{seed}.samples.jsonl"
+        path = predictions_folder(root, profile, dataset, "mind_mirror") / f"seed{seed}.samples.jsonl"
         if not path.exists():
             continue
         by_split, panel = {"valid": [], "test": []}, setting(dataset, profile)
@@ -456,7 +461,7 @@ def _ablation_differences(root: Path, dataset: str, name: str, method: str, seed
     if name.startswith(REFERENCE):
         return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
     mine = root / "ablations" / "predictions" / dataset / name
-    theirs = root / "predictions" / config.DEFAULT_STUDENT / dataset / method
+    theirs = predictions_folder(root, config.DEFAULT_STUDENT, dataset, method)
     return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head, seeds))
             for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 
