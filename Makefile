@@ -42,7 +42,10 @@ lint: setup
 #   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
 #   a finished run is committed without out/last, which `make carry` may have tracked while it was half done
 #   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
-#   DATASETS defaults to the student's own in params.yaml's study.students
+#   DATASETS defaults to the student's own in params.yaml's study.students;
+#   a committed run's best checkpoint (out/best: 2.4 GB for Qwen LoRA, which saves the merged model) is then deleted,
+#   as the study's 36 Qwen runs (86 GB) do not fit this disk: KEEP_BEST=1 keeps them; `dvc repro -f -s STAGE`
+#   rebuilds one
 STUDENT ?= smollm2
 DATASETS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load_params().study.students["$(STUDENT)"])')
 SEEDS ?= 0 1 2
@@ -54,6 +57,7 @@ study: setup models
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
 	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
+	  test -n "$(KEEP_BEST)" || rm -rf $$run/best; \
 	done; done; done
 
 # Study (d): the SVAMP ablations of ablations/dvc.yaml (seed 0), one at a time, each committed as it finishes; first
@@ -66,6 +70,7 @@ ablations: setup models
 	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation \
 	    runs/ablations/svamp-$$ablation-seed0; \
 	  git diff --cached --quiet || git commit -q -m "Ablation: svamp $$ablation seed 0 (dvc repro)"; \
+	  test -n "$(KEEP_BEST)" || rm -rf runs/ablations/svamp-$$ablation-seed0/best; \
 	done
 
 # Only commits outlive a session here, so before stopping, commit the resume checkpoints (runs/*/last) of unfinished
