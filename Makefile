@@ -65,12 +65,12 @@ study: setup models
 ABLATIONS ?= no_self_eval cots1 cots3
 ablations: setup models
 	for ablation in $(ABLATIONS); do \
+	  run=runs/ablations/svamp-$$ablation-seed0; \
 	  $(BIN)/dvc repro -s ablations/dvc.yaml:ablate@svamp-$$ablation-0 || exit 1; \
-	  git rm -r -q --cached --ignore-unmatch runs/ablations/svamp-$$ablation-seed0/last; \
-	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation \
-	    runs/ablations/svamp-$$ablation-seed0; \
+	  git rm -r -q --cached --ignore-unmatch $$run/last; \
+	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation $$run; \
 	  git diff --cached --quiet || git commit -q -m "Ablation: svamp $$ablation seed 0 (dvc repro)"; \
-	  test -n "$(KEEP_BEST)" || rm -rf runs/ablations/svamp-$$ablation-seed0/best; \
+	  test -n "$(KEEP_BEST)" || rm -rf $$run/best; \
 	done
 
 # Only commits outlive a session here, so before stopping, commit the resume checkpoints (runs/*/last) of unfinished
