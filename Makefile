@@ -40,7 +40,8 @@ lint: setup
 
 # The study in the background, one run at a time, each committed as it finishes (README: Compute plan):
 #   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
-#   a finished run is committed without out/last, which `make carry` may have tracked while it was half done
+#   a finished run is committed without out/last, which `make carry` may have tracked while it was half done;
+#   a run carried from a host of the other precision (bf16 / fp32: mm/carry.py) is left for such a host
 #   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
 #   DATASETS defaults to the student's own in params.yaml's study.students;
 #   a committed run's best checkpoint (out/best: 2.4 GB for Qwen LoRA, which saves the merged model) is then deleted,
@@ -53,6 +54,8 @@ METHODS ?= finetune_gold distill_label step_by_step mind_mirror
 study: setup models
 	for seed in $(SEEDS); do for ds in $(DATASETS); do for method in $(METHODS); do \
 	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
+	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset $$ds --method $$method \
+	    --seed $$seed --student $(STUDENT) || { test $$? -eq 3 && continue; exit 1; }; \
 	  $(BIN)/dvc repro -s distill-$(STUDENT)@$$ds-$$method-$$seed || exit 1; \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
@@ -66,6 +69,8 @@ ABLATIONS ?= no_self_eval cots1 cots3
 ablations: setup models
 	for ablation in $(ABLATIONS); do \
 	  run=runs/ablations/svamp-$$ablation-seed0; \
+	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset svamp --ablation $$ablation \
+	    --seed 0 || { test $$? -eq 3 && continue; exit 1; }; \
 	  $(BIN)/dvc repro -s ablations/dvc.yaml:ablate@svamp-$$ablation-0 || exit 1; \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation $$run; \

@@ -10,7 +10,7 @@ from mm import ROOT
 # Lower layers first: a module may import only modules listed before it.
 LAYERS = ["arith", "answers", "files", "hub", "tasks", "config", "data", "selfeval", "prompts", "llm", "cache",
           "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate",
-          "methods", "decode", "train", "evaluate", "distill", "results", "report", "plots"]
+          "methods", "decode", "train", "evaluate", "distill", "carry", "results", "report", "plots"]
 
 
 def _source(name: str) -> str:

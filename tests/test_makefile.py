@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
@@ -51,8 +52,10 @@ def test_ablations_target_names_ablations_the_dag_has(root):
     assert matrix["dataset"] == ["svamp"] and matrix["seed"] == [0]  # the target's stage names assume both
 
 
-def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_path, monkeypatch):
-    """A run carried mid-way (`make carry` tracked its out/last) is committed, once finished, without out/last."""
+@pytest.mark.parametrize("precision_check", [0, 3])
+def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_path, monkeypatch, precision_check):
+    """A run carried mid-way (`make carry` tracked its out/last) is committed, once finished, without out/last; one
+    carried from a host of the other precision (`python -m mm.carry` exits 3) is left as it is, not run."""
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
     repo = tmp_path / "repo"
@@ -76,11 +79,19 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
                         "rm -r $run/last/step40; mkdir $run/last/step620\n"
                         "echo '{\"step\": 620}' > $run/last/state.json\n")
     fake_dvc.chmod(0o755)
+    fake_python = fake_dvc.parent / "python"  # `python -m mm.carry RUN ...`: the carried checkpoint's precision
+    fake_python.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "carry.log"}\nexit {precision_check}\n')
+    fake_python.chmod(0o755)
 
     _run(["make", "-s", "-o", "setup", "-o", "models", "study", f"VENV={tmp_path / 'venv'}", "STUDENT=qwen_lora",
           "DATASETS=cqa", "SEEDS=0", "METHODS=mind_mirror"], repo)
 
+    assert (tmp_path / "carry.log").read_text().split()[:3] == ["-m", "mm.carry", str(run.relative_to(repo))]
     tracked = _run(["git", "ls-files"], repo).split()
+    if precision_check:
+        assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/last/step40/model.safetensors" in tracked
+        assert (run / "last" / "step40").is_dir() and not (run / "run.ipynb").exists()
+        return
     assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/run.ipynb" in tracked
     assert "metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json" in tracked
     assert not any("/last/" in path for path in tracked)

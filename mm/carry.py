@@ -1,0 +1,73 @@
+"""Whether a carried resume checkpoint (a run's out/last, committed by `make carry`) can resume on this host.
+
+A run's resume key holds the precision `distill.bf16: auto` picks on the host (bf16 on a GPU, AMX or AVX512-BF16;
+fp32 on AVX2-only CPUs), and `train.fit` discards a checkpoint whose key differs. A run carried from a bf16 host and
+restarted on an fp32 one would so lose hours of training; `make study` and `make ablations` ask this module first
+and leave such a run for a host of its own precision.
+
+Run: python -m mm.carry OUT_DIR --dataset D --method M --seed S [--student P] [--ablation A]. Exit status 3 (and a
+line saying why) when OUT_DIR's checkpoint was trained in the other precision; 0 otherwise (nothing carried, or a
+checkpoint this host resumes, or one that other settings or code made stale, which the run restarts as before).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mm import config, distill, train
+from mm.hf_generate import bf16_is_fast
+
+OTHER_PRECISION = 3  # exit status
+
+
+def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int, student: str = "",
+                      ablation: str = "", params_file: str | Path = config.PARAMS,
+                      teacher_dir: str | Path | None = None) -> bool | None:
+    """The bf16 setting out_dir's carried checkpoint was trained with: None when nothing is carried or its key
+    matches neither precision (settings, teacher data or training code changed since)."""
+    state_file = Path(out_dir) / train.LAST / "state.json"
+    if not state_file.exists():
+        return None
+    carried = json.loads(state_file.read_text()).get("run_key")
+    ablation_method, params, _ = config.load_run_params(params_file, student, ablation)
+    cots, _ = distill.teacher_outputs(dataset, Path(teacher_dir) if teacher_dir else None)
+    for bf16 in (True, False):
+        keyed = dataclasses.replace(params, distill=dataclasses.replace(params.distill, bf16=bf16))
+        if distill.run_key(dataset, ablation_method or method, seed, keyed, cots) == carried:
+            return bf16
+    return None
+
+
+def host_precision(params_file: str | Path = config.PARAMS, student: str = "", ablation: str = "") -> bool:
+    """The bf16 setting a run trains with on this host."""
+    _, params, _ = config.load_run_params(params_file, student, ablation)
+    return bf16_is_fast() if params.distill.bf16 == "auto" else bool(params.distill.bf16)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mm.carry", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--method", default="mind_mirror")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--student", default="")
+    parser.add_argument("--ablation", default="")
+    parser.add_argument("--params", default=str(config.PARAMS))
+    args = parser.parse_args(argv)
+    carried = carried_precision(args.out_dir, args.dataset, args.method, args.seed, args.student, args.ablation,
+                                args.params)
+    here = host_precision(args.params, args.student, args.ablation)
+    if carried is None or carried == here:
+        return 0
+    name = {True: "bf16", False: "fp32"}
+    print(f"{args.out_dir}: its carried checkpoint trained in {name[carried]}, this host trains in {name[here]}: "
+          f"left for a {name[carried]} host (a restart here would discard it)")
+    return OTHER_PRECISION
+
+
+if __name__ == "__main__":
+    sys.exit(main())
