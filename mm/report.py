@@ -125,11 +125,11 @@ def _precision(frame: pd.DataFrame) -> str:
         return ""
     parts = []
     for dataset, runs in frame.dropna(subset=["bf16"]).groupby("dataset"):
-        kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} run{'s' * (len(group) > 1)} (seeds "
-                 f"{_listed(group['seed'])})"
+        kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} run{'s' * (len(group) > 1)} "
+                 f"(seed{'s' * (group['seed'].nunique() > 1)} {_listed(group['seed'])})"
                  for bf16, group in runs.groupby("bf16")]
         mixed = sorted(int(s) for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1)
-        note = f"; seed {', '.join(map(str, mixed))} mixes both" if mixed else ""
+        note = f" — seed {', '.join(map(str, mixed))} mixes both" if mixed else ""
         parts.append(f"{dataset} {', '.join(kinds)}{note}")
     return "; ".join(parts)
 

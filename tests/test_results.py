@@ -275,7 +275,10 @@ def test_paper_comparison_describes_the_runs_from_their_params_and_metrics(smoke
     assert ours["teacher"].startswith("palm, ")  # gold labels are not a teacher
     assert ours["train questions"] == "cqa 9, svamp 12" and ours["test items"] == "cqa 5, svamp 6"
     assert ours["seeds"] == "cqa 0; svamp 0, 1"
-    assert ours["precision"] == "cqa fp32 1 run (seeds 0); svamp fp32 1 run (seeds 0), bf16 autocast 1 run (seeds 1)"
+    assert ours["precision"] == "cqa fp32 1 run (seed 0); svamp fp32 1 run (seed 0), bf16 autocast 1 run (seed 1)"
+    plural = pd.concat([frame, frame.iloc[[0]].assign(seed=2)])
+    assert report.paper_comparison(smoke_params, plural)["these runs"]["precision"].startswith(
+        "cqa fp32 1 run (seed 0); svamp fp32 2 runs (seeds 0, 2)")
     mixed = frame.assign(seed=0)
     assert report.paper_comparison(smoke_params, mixed)["these runs"]["precision"].endswith("seed 0 mixes both")
     assert ours["student"] == f"{params.student.name} ({params.student.kind})"
