@@ -24,8 +24,7 @@ from mm.hf_generate import bf16_is_fast
 OTHER_PRECISION = 3  # exit status
 
 
-def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int, student: str = "",
-                      ablation: str = "", params_file: str | Path = config.PARAMS,
+def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int, params: config.Params,
                       teacher_dir: str | Path | None = None) -> bool | None:
     """The bf16 setting out_dir's carried checkpoint was trained with: None when nothing is carried or its key
     matches neither precision (settings, teacher data or training code changed since)."""
@@ -33,18 +32,16 @@ def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int,
     if not state_file.exists():
         return None
     carried = json.loads(state_file.read_text()).get("run_key")
-    ablation_method, params, _ = config.load_run_params(params_file, student, ablation)
     cots, _ = distill.teacher_outputs(dataset, Path(teacher_dir) if teacher_dir else None)
     for bf16 in (True, False):
         keyed = dataclasses.replace(params, distill=dataclasses.replace(params.distill, bf16=bf16))
-        if distill.run_key(dataset, ablation_method or method, seed, keyed, cots) == carried:
+        if distill.run_key(dataset, method, seed, keyed, cots) == carried:
             return bf16
     return None
 
 
-def host_precision(params_file: str | Path = config.PARAMS, student: str = "", ablation: str = "") -> bool:
-    """The bf16 setting a run trains with on this host."""
-    _, params, _ = config.load_run_params(params_file, student, ablation)
+def host_precision(params: config.Params) -> bool:
+    """The bf16 setting a run with these params trains with on this host."""
     return bf16_is_fast() if params.distill.bf16 == "auto" else bool(params.distill.bf16)
 
 
@@ -58,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ablation", default="")
     parser.add_argument("--params", default=str(config.PARAMS))
     args = parser.parse_args(argv)
-    carried = carried_precision(args.out_dir, args.dataset, args.method, args.seed, args.student, args.ablation,
-                                args.params)
-    here = host_precision(args.params, args.student, args.ablation)
+    ablation_method, params, _ = config.load_run_params(args.params, args.student, args.ablation)
+    carried = carried_precision(args.out_dir, args.dataset, ablation_method or args.method, args.seed, params)
+    here = host_precision(params)
     if carried is None or carried == here:
         return 0
     name = {True: "bf16", False: "fp32"}

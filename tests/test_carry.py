@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from mm import carry, distill, train
+from mm import carry, config, distill, train
 
 
 @pytest.mark.parametrize("trained_bf16", [True, False])
@@ -28,7 +28,8 @@ def test_a_carried_checkpoint_is_left_for_a_host_of_its_precision(tmp_path, monk
         distill.run_stage("svamp", "step_by_step", 1, "", "", params_file, out_dir=str(out_dir))
     args = [str(out_dir), "--dataset", "svamp", "--method", "step_by_step", "--seed", "1", "--params", str(params_file)]
 
-    assert carry.carried_precision(out_dir, "svamp", "step_by_step", 1, params_file=params_file) is trained_bf16
+    _, params, _ = config.load_run_params(params_file)  # as the run loaded them
+    assert carry.carried_precision(out_dir, "svamp", "step_by_step", 1, params) is trained_bf16
     monkeypatch.setattr(carry, "bf16_is_fast", lambda: trained_bf16)
     assert carry.main(args) == 0  # a host of its precision resumes it
     monkeypatch.setattr(carry, "bf16_is_fast", lambda: not trained_bf16)
