@@ -15,15 +15,14 @@ import time
 
 import torch
 
-from mm import ROOT, config, data, decode, student, tasks
+from mm import ROOT, config, data, decode, distill, student, tasks
 from mm.collate import source_text
-from mm.hf_generate import bf16_is_fast
 
 
 def main(n: int = 100, dataset: str = "cqa", profile: str = config.DEFAULT_STUDENT, split: str = "valid") -> dict:
     _, params, _ = config.load_run_params(student=profile)
     cfg = params.distill
-    bf16 = bf16_is_fast() if cfg.bf16 == "auto" else cfg.bf16
+    bf16 = distill.host_bf16(cfg)
     task = tasks.get(dataset)
     rows = list(data.load_from_config(dataset, params.data)[split])[:n]
     torch.manual_seed(0)

@@ -18,13 +18,12 @@ import time
 import torch
 
 from mm import ROOT, config, data, distill, methods, student, train
-from mm.hf_generate import bf16_is_fast
 
 
 def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_STUDENT) -> dict:
     _, params, _ = config.load_run_params(student=profile)
     cfg = params.distill
-    bf16 = bf16_is_fast() if cfg.bf16 == "auto" else cfg.bf16
+    bf16 = distill.host_bf16(cfg)
     rows = list(data.load_from_config(dataset, params.data)["train"])
     cots, evals = distill.teacher_outputs(dataset)
     questions = methods.train_questions(rows, cots, cfg, 0)

@@ -16,6 +16,9 @@ os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface"))
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# Progress bars in papermill-run notebooks are plain text (no ipywidgets); tqdm's warning about it would put this
-# machine's absolute site-packages path into every executed notebook.
-warnings.filterwarnings("ignore", message="IProgress not found")
+# Warnings that print this machine's site-packages path, which the executed notebooks committed under runs/ would
+# carry: tqdm's about plain-text progress bars (papermill has no ipywidgets), and transformers' about the deprecated
+# `is_gradient_checkpointing` that peft reads when it wraps a LoRA student.
+PATH_WARNINGS = ("IProgress not found", "`is_gradient_checkpointing` is deprecated")
+for _message in PATH_WARNINGS:
+    warnings.filterwarnings("ignore", message=_message)

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mm import config, distill, train
-from mm.hf_generate import bf16_is_fast
 
 OTHER_PRECISION = 3  # exit status
 
@@ -40,11 +39,6 @@ def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int,
     return None
 
 
-def host_precision(params: config.Params) -> bool:
-    """The bf16 setting a run with these params trains with on this host."""
-    return bf16_is_fast() if params.distill.bf16 == "auto" else bool(params.distill.bf16)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mm.carry", description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir")
@@ -57,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ablation_method, params, _ = config.load_run_params(args.params, args.student, args.ablation)
     carried = carried_precision(args.out_dir, args.dataset, ablation_method or args.method, args.seed, params)
-    here = host_precision(params)
+    here = distill.host_bf16(params.distill)
     if carried is None or carried == here:
         return 0
     name = {True: "bf16", False: "fp32"}

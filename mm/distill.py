@@ -28,6 +28,12 @@ def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list
     return read("cots.jsonl"), read("evals.jsonl")
 
 
+def host_bf16(cfg: config.DistillConfig) -> bool:
+    """What `distill.bf16` means on this host: "auto" trains in bf16 where it is fast (GPU, AMX, AVX512-BF16), fp32
+    elsewhere. The answer is part of a run's resume key, so `mm.carry` and the benchmarks ask here too."""
+    return bf16_is_fast() if cfg.bf16 == "auto" else bool(cfg.bf16)
+
+
 def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
         teacher_dir: Path | None = None) -> tuple[dict, list[dict], list[dict]]:
     """Train `method` on `dataset`, select on valid, score test once.
@@ -35,8 +41,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     Returns metrics, per-item test predictions, and per-item self-consistency samples (empty when off).
     """
     started = time.perf_counter()
-    cfg = dataclasses.replace(params.distill, bf16=bf16_is_fast() if params.distill.bf16 == "auto"
-                              else params.distill.bf16)
+    cfg = dataclasses.replace(params.distill, bf16=host_bf16(params.distill))
     params = dataclasses.replace(params, distill=cfg)  # this machine's answer to bf16 "auto", in the key and metrics
     task = tasks.get(dataset)
     set_seed(seed)

@@ -30,9 +30,9 @@ def test_a_carried_checkpoint_is_left_for_a_host_of_its_precision(tmp_path, monk
 
     _, params, _ = config.load_run_params(params_file)  # as the run loaded them
     assert carry.carried_precision(out_dir, "svamp", "step_by_step", 1, params) is trained_bf16
-    monkeypatch.setattr(carry, "bf16_is_fast", lambda: trained_bf16)
+    monkeypatch.setattr(distill, "bf16_is_fast", lambda: trained_bf16)
     assert carry.main(args) == 0  # a host of its precision resumes it
-    monkeypatch.setattr(carry, "bf16_is_fast", lambda: not trained_bf16)
+    monkeypatch.setattr(distill, "bf16_is_fast", lambda: not trained_bf16)
     assert carry.main(args) == carry.OTHER_PRECISION
     assert "left for a " + ("bf16" if trained_bf16 else "fp32") + " host" in capsys.readouterr().out
     assert carry.main(args[:-3] + ["2"] + args[-2:]) == 0  # another seed's key: stale, restarts

@@ -1,11 +1,13 @@
 """Student building: tokenizer, tiny T5 / tiny Llama from config, save/load, LoRA merge, clear errors."""
 import math
 import os
+import warnings
 
 import pytest
 import torch
 from transformers import AutoTokenizer, PreTrainedModel
 
+import mm
 from mm.config import StudentConfig
 from mm.student import T5_SHAPES, StudentError, build_student, count_parameters, load_student, train_tokenizer
 
@@ -99,6 +101,15 @@ def no_hub(monkeypatch):
     """mm's own default (the user set nothing), and a hub that does not answer: no test waits on the network."""
     monkeypatch.setattr("mm.USER_HUB_ENV", {})
     monkeypatch.setattr("mm.hub.reachable", lambda endpoint, timeout: False)
+
+
+def test_a_lora_student_warns_nothing_that_names_this_machines_paths():
+    """Executed notebooks are committed: a warning from site-packages would carry this machine's path into them."""
+    with warnings.catch_warnings(record=True) as caught:
+        for message in mm.PATH_WARNINGS:  # as `import mm` leaves them in a notebook's kernel (pytest resets filters)
+            warnings.filterwarnings("ignore", message=message)
+        _student("causal", "tiny-llama", lora_r=4)
+    assert [str(w.message) for w in caught if "site-packages" in w.filename] == []
 
 
 @pytest.mark.parametrize(("kind", "name"), [("seq2seq", "t5-v1_1-huge"), ("causal", "no-such-model")])
