@@ -24,6 +24,11 @@ def dvc(repo, *args: str) -> str:
 @pytest.mark.slow
 def test_two_queued_smoke_experiments_finish(tmp_path):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(tmp_path)], check=True)
+    # one commit with the checkout's tree: each worker copies the baseline's whole history into its workspace (dulwich,
+    # in Python), and the project's history is ~4x its tree
+    subprocess.run(["git", "checkout", "-q", "--orphan", "snapshot"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.name=mm", "-c", "user.email=mm@localhost", "commit", "-q", "-m", "snapshot"],
+                   cwd=tmp_path, check=True)
     smoke = [arg for kv in config.as_set_args(ROOT / "recipes" / "smoke.yaml")[1::2] if kv.split(".")[0] in READS
              for arg in ("-S", kv)]
     dvc(tmp_path, "exp", "run", "--queue", "-s", STAGE, *smoke, "-S", "distill.lr=1e-4,3e-4")
