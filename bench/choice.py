@@ -8,14 +8,14 @@ costs the same for any weights).
 """
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
 
+import record
 import torch
 
-from mm import ROOT, config, data, decode, distill, student, tasks
+from mm import config, data, decode, distill, student, tasks
 from mm.collate import source_text
 
 
@@ -44,10 +44,7 @@ def main(n: int = 100, dataset: str = "cqa", profile: str = config.DEFAULT_STUDE
     result["same_mean_pick"] = sum(a == b for a, b in zip(picks[False], picks[True], strict=True))
     result["max_abs_logprob_gap"] = round(max(abs(a[0] - b[0]) for x, y in zip(scored[False], scored[True], strict=True)
                                               for a, b in zip(x, y, strict=True)), 4)
-    print(json.dumps(result, indent=1))
-    suffix = "" if profile == config.DEFAULT_STUDENT else f"_{profile}"
-    (ROOT / "bench" / "results" / f"choice_{dataset}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record.save(result, f"choice_{dataset}", profile)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ completions stored, retries the client made (each one a generation the server co
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import subprocess
@@ -17,8 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
+import record
 
-from mm import ROOT, teacher
+from mm import teacher
 from mm.cache import CompletionCache
 from mm.llm_local import gguf_path
 
@@ -66,10 +66,7 @@ def main(n_questions: int = 3, concurrency: int = 4) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(json.dumps(result, indent=1))
-    path = ROOT / "bench" / "results" / "llama_server.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record.save(result, "llama_server")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ AVX512-BF16 (mm.hf_generate.bf16_is_fast decides the teacher engine's dtype from
 """
 from __future__ import annotations
 
-import json
 import time
 
+import record
 import torch
 
-from mm import ROOT
 from mm.hf_generate import bf16_is_fast
 
 SHAPE = (896, 4864)  # Qwen2.5-0.5B hidden size x MLP width
@@ -29,9 +28,7 @@ def main() -> dict:
     result = {"threads": torch.get_num_threads(), "bf16_is_fast": bf16_is_fast(),
               "gflops": {f"{str(dtype).removeprefix('torch.')}@{rows}": round(gflops(rows, dtype), 1)
                          for dtype in (torch.float32, torch.bfloat16) for rows in (1, 32, 128, 900)}}
-    print(json.dumps(result, indent=1))
-    (ROOT / "bench" / "results" / "matmul.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record.save(result, "matmul")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ and the minutes one epoch of each takes. A stage that packs a question's CoTs be
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import sys
 import time
 
+import record
 import torch
 
-from mm import ROOT, config, data, distill, methods, student, train
+from mm import config, data, distill, methods, student, train
 
 
 def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_STUDENT) -> dict:
@@ -63,10 +63,7 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
         if packed:  # the baseline, same batches of pairs: one copy of the question per CoT
             unpacked = seconds_per_step(stage, False)
             row |= {"seconds_per_step_unpacked": round(unpacked, 2), "packing_speedup": round(unpacked / timed[key], 2)}
-    print(json.dumps(result, indent=1))
-    suffix = "" if profile == config.DEFAULT_STUDENT else f"_{profile}"
-    (ROOT / "bench" / "results" / f"train_step_{dataset}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return record.save(result, f"train_step_{dataset}", profile)
 
 
 if __name__ == "__main__":
