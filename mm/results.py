@@ -367,10 +367,13 @@ def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Seque
                     target: str = "mind_mirror", profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
     """First minus second, per student profile, paired on test items pooled over the seeds both have in the frame,
     with 95% bootstrap intervals: `target` against each other method, then the paper's ordering pair by pair, each
-    with the paper's claim (first beats second) read off its interval."""
+    with the paper's claim (first beats second) read off its interval, then every method against the base (gold
+    fine-tuning, where the paper's order ends)."""
     pairs = [(target, m) for m in methods if m != target]
     ordered = [m for m in PAPER_ORDER if m in methods]
     pairs += [pair for pair in zip(ordered[:-1], ordered[1:], strict=True) if pair not in pairs]
+    if ordered and ordered[-1] == PAPER_ORDER[-1]:
+        pairs += [(m, ordered[-1]) for m in ordered[:-1] if (m, ordered[-1]) not in pairs]
     rows = []
     for profile in profiles:
         for dataset in datasets:

@@ -107,13 +107,13 @@ def test_report_is_regenerated(study):
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
 
 
-def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair(study):
+def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair_and_each_method_against_the_base(study):
     for method in ("step_by_step", "distill_label"):
         _write_run(study, "svamp", method, 0, 0.5, [True, False, True, False])
     boot = results.bootstrap_table(results.load_metrics(study), ["svamp"], list(results.PAPER_ORDER), root=study)
     assert boot["comparison"].tolist() == [
         "mind_mirror − step_by_step", "mind_mirror − distill_label", "mind_mirror − finetune_gold",
-        "step_by_step − distill_label", "distill_label − finetune_gold"]
+        "step_by_step − distill_label", "distill_label − finetune_gold", "step_by_step − finetune_gold"]
     same = boot.set_index("comparison").loc["step_by_step − distill_label"]
     assert (same["difference (points)"], same["paper's claim"]) == ("+0.0 [+0.0, +0.0]", "not resolved")
 
