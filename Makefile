@@ -63,9 +63,10 @@ study: setup models
 	  test -n "$(KEEP_BEST)" || rm -rf $$run/best; \
 	done; done; done
 
-# Study (d): the SVAMP ablations of ablations/dvc.yaml (seed 0), one at a time, each committed as it finishes; first
-# what the self-evaluation stage and the number of CoTs add (README: Compute plan), e.g. make ablations ABLATIONS=cots1
-ABLATIONS ?= no_self_eval cots1 cots3
+# Study (d): the SVAMP ablations of ablations/dvc.yaml (seed 0), one at a time, each committed as it finishes, in
+# params.yaml's study.ablations order: first what the self-evaluation stage and the number of CoTs add (README:
+# Compute plan); some only: make ablations ABLATIONS=cots1
+ABLATIONS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load_params().study.ablations)')
 ablations: setup models
 	for ablation in $(ABLATIONS); do \
 	  run=runs/ablations/svamp-$$ablation-seed0; \

@@ -20,5 +20,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # carry: tqdm's about plain-text progress bars (papermill has no ipywidgets), and transformers' about the deprecated
 # `is_gradient_checkpointing` that peft reads when it wraps a LoRA student.
 PATH_WARNINGS = ("IProgress not found", "`is_gradient_checkpointing` is deprecated")
-for _message in PATH_WARNINGS:
-    warnings.filterwarnings("ignore", message=_message)
+
+
+def silence_path_warnings() -> None:
+    for message in PATH_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+silence_path_warnings()

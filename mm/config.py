@@ -190,6 +190,10 @@ class StudyConfig:
     # a `students:` profile -> the datasets its distill stage (dvc.yaml: distill-<profile>) trains on
     students: dict[str, list[str]] = field(default_factory=lambda: {DEFAULT_STUDENT: ["svamp"],
                                                                     "qwen_lora": ["cqa", "anli1", "svamp"]})
+    # the SVAMP ablations (ablations/ablations.yaml) that ablations/dvc.yaml's matrix runs, in `make ablations` order
+    ablations: list[str] = field(default_factory=lambda: ["no_self_eval", "cots1", "cots3", "alpha25", "alpha75",
+                                                          "unfiltered", "unfiltered_sbs", "frac25", "frac50",
+                                                          "t5_small", "qwen_lora"])
 
     def check(self) -> None:
         for name in self.methods:
@@ -339,6 +343,11 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         if name not in known:
             raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
                               "(add your own under `tasks:`)")
+    known_ablations = _load_yaml(ABLATIONS.read_text())
+    unknown = [name for name in params.study.ablations if name not in known_ablations]
+    if unknown:
+        raise ParamsError(f"{source}: 'study.ablations' names unknown ablation {unknown[0]!r}; known: "
+                          f"{sorted(known_ablations)} ({ABLATIONS.relative_to(ROOT)})")
     for profile, names in params.study.students.items():
         unprepared = [name for name in names if name not in params.study.datasets]
         if unprepared:

@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -140,8 +141,7 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     accelerator.register_save_state_pre_hook(_drop_frozen_weights)
     if state["best_step"] is not None and not (out_dir / BEST).exists() and accelerator.is_main_process:
         _restore_best(student, out_dir)
-    live = Live(str(out_dir / "dvclive"), resume=state["global_step"] > 0, save_dvc_exp=False, dvcyaml=None,
-                report=None) if accelerator.is_main_process and Live else None
+    live = _live(Live, out_dir, state["global_step"]) if accelerator.is_main_process and Live else None
     started = time.perf_counter() - state["seconds"]
     for index, stage in enumerate(stages):
         if index < state["stage"]:
@@ -224,6 +224,19 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
             "steps": state["global_step"], "stopped_early": state["stopped_early"], "tokens_seen": state["tokens"],
             "train_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _live(live_class: type, out_dir: Path, global_step: int) -> Any:
+    """dvclive's logger, continuing at the checkpoint's step. Its own resume counts on from the last row it wrote, and
+    a run stopped after its checkpoint wrote rows past it; those are dropped (a row at dvclive step s logs training
+    step s + 1)."""
+    for tsv in (out_dir / "dvclive" / "plots" / "metrics").rglob("*.tsv") if global_step else []:
+        header, *rows = tsv.read_text().splitlines(keepends=True)
+        column = header.rstrip("\n").split("\t").index("step")
+        tsv.write_text(header + "".join(row for row in rows if int(row.split("\t")[column]) < global_step))
+    live = live_class(str(out_dir / "dvclive"), resume=global_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+    live.step = global_step
+    return live
 
 
 def discard_checkpoint(out_dir: str | Path) -> None:

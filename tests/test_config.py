@@ -27,6 +27,7 @@ def test_default_params_file_loads():
         ({"study": {"students": ["smollm2"]}}, "study.students"),  # profile -> datasets, not a list
         ({"study": {"students": {"smollm2": ["svamp", "mnli"]}}}, "study.students.smollm2"),
         ({"study": {"students": {"tiny": ["svamp"]}}}, "study.students"),  # no such profile
+        ({"study": {"ablations": ["cots2"]}}, "study.ablations"),  # not in ablations/ablations.yaml
         ({"data": {"n_train": 0}}, "data.n_train"),
         ({"data": {"anli_valid_fraction": 1.5}}, "data.anli_valid_fraction"),
     ],

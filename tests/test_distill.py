@@ -230,6 +230,10 @@ def test_resume_after_interruption_continues_from_the_checkpoint(tmp_path, lora_
     assert result["steps"] == 4 and [h["step"] for h in result["history"]] == [1, 2, 3, 4]
     ref, got = reference.model.state_dict(), resumed.model.state_dict()
     assert all(torch.allclose(ref[k], got[k], atol=1e-6) for k in ref)
+    for curve in ["train/loss_cot.tsv", "valid/accuracy.tsv"]:  # the crash logged step 3 after the step-2 checkpoint
+        steps = [line.split("\t")[0] for line in
+                 (tmp_path / "resumed" / "dvclive" / "plots" / "metrics" / curve).read_text().splitlines()]
+        assert steps == ["step", "0", "1", "2", "3"], curve
 
 
 @pytest.mark.parametrize("lora_r", [0, 4])

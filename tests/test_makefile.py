@@ -1,12 +1,14 @@
 """The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not;
 `study`: a finished run is committed without them; `ablations`: the stages it runs exist; `quick`: only its runs."""
-import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
+
+from mm import config
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -43,13 +45,16 @@ def test_carry_commits_the_checkpoints_under_the_size_cap_only(root, tmp_path, m
     assert "cqa-step_by_step-seed0/last" in printed and "not carried" in printed
 
 
-def test_ablations_target_names_ablations_the_dag_has(root):
-    default = re.search(r"^ABLATIONS \?= (.+)$", (root / "Makefile").read_text(), re.MULTILINE).group(1).split()
-    matrix = yaml.safe_load((root / "ablations" / "dvc.yaml").read_text())["stages"]["ablate"]["matrix"]
-    table = yaml.safe_load((root / "ablations" / "ablations.yaml").read_text())
-    assert default and set(default) <= set(matrix["ablation"]) <= set(table)
-    assert list(matrix) == ["dataset", "ablation", "seed"]  # stage names ablate@<dataset>-<ablation>-<seed>
-    assert matrix["dataset"] == ["svamp"] and matrix["seed"] == [0]  # the target's stage names assume both
+def test_ablations_target_and_stages_run_the_ablations_params_yaml_names(root):
+    """`make ablations` and ablations/dvc.yaml's matrix both take study.ablations (mm.config checks its names)."""
+    from dvc.repo import Repo
+
+    names = config.load_params().study.ablations
+    printed = _run(["make", "-s", "--eval", "print-ablations: ; @echo $(ABLATIONS)", "print-ablations",
+                    f"BIN={Path(sys.executable).parent}"], root)
+    assert printed.split() == names
+    stages = [stage.name for stage in Repo(str(root)).stage.collect("ablations/dvc.yaml")]
+    assert sorted(stages) == sorted(f"ablate@svamp-{name}-0" for name in names)  # the target's stage names
 
 
 @pytest.mark.parametrize("precision_check", [0, 3])

@@ -106,8 +106,7 @@ def no_hub(monkeypatch):
 def test_a_lora_student_warns_nothing_that_names_this_machines_paths():
     """Executed notebooks are committed: a warning from site-packages would carry this machine's path into them."""
     with warnings.catch_warnings(record=True) as caught:
-        for message in mm.PATH_WARNINGS:  # as `import mm` leaves them in a notebook's kernel (pytest resets filters)
-            warnings.filterwarnings("ignore", message=message)
+        mm.silence_path_warnings()  # as `import mm` leaves them in a notebook's kernel (pytest resets filters)
         _student("causal", "tiny-llama", lora_r=4)
     assert [str(w.message) for w in caught if "site-packages" in w.filename] == []
 
