@@ -93,12 +93,16 @@ carry:
 	git diff --cached --quiet || git commit -q -m "Carry the resume checkpoints of unfinished study runs (make carry)"
 
 # The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), study (a),
-# study (b) (Qwen LoRA on CQA and ANLI, all seeds first), study (c) (Qwen LoRA on SVAMP), then the ablations (d):
+# study (b) (Qwen LoRA on CQA and ANLI, all seeds first), the ablations cots1 and cots3 (beside step_by_step and
+# mind_mirror they say what self-evaluation and more CoTs add; the cheapest mind_mirror variants, the likeliest to end
+# within one session on an fp32 host, as a SmolLM2 run's 1.5 GB checkpoint is not carried), study (c) (Qwen LoRA on
+# SVAMP), then the other ablations (d):
 #   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
 chain: setup models
 	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
 	$(MAKE) study
 	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"
+	$(MAKE) ablations ABLATIONS="cots1 cots3"
 	$(MAKE) study STUDENT=qwen_lora DATASETS=svamp
 	$(MAKE) ablations
 
