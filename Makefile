@@ -39,7 +39,9 @@ lint: setup
 	$(BIN)/ruff check .
 
 # The study in the background, one run at a time, each committed as it finishes (README: Compute plan):
-#   nohup make study > logs/study.log 2>&1 &     (stop: kill the make; a half-done run resumes from its checkpoint)
+#   nohup make study > logs/study.log 2>&1 &     (stop: pkill -f 'make (chain|study|ablations)'; pkill -f 'dvc repro'
+#   (the shell that would resume a failed run too); pkill -f papermill, then its kernel; a half-done run resumes
+#   from its checkpoint)
 #   a finished run is committed without out/last, which `make carry` may have tracked while it was half done;
 #   a run carried from a host of the other precision (bf16 / fp32: mm/carry.py) is left for such a host
 #   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
@@ -47,6 +49,16 @@ lint: setup
 #   a committed run's best checkpoint (out/best: 2.4 GB for Qwen LoRA, which saves the merged model) is then deleted,
 #   as the study's 36 Qwen runs (86 GB) do not fit this disk: KEEP_BEST=1 keeps them; `dvc repro -f -s STAGE`
 #   rebuilds one
+# `dvc repro -s STAGE` ($(1)) of the run in folder $(2), again after each failure that left its checkpoint further on
+# than the failure before (a kill: the OOM killer ended a bf16 Qwen run at 24 GB resident after 200 steps), so the
+# chain goes on unattended; a failure with no newer checkpoint (a bug; a crash while scoring, once retried) stops it
+define repro_resuming
+saved=; until $(BIN)/dvc repro -s $(1); do \
+  now=$$(grep -so '"global_step": [0-9]*' $(2)/last/state.json); \
+  test -n "$$now" -a "$$now" != "$$saved" || exit 1; \
+  echo "$(2): failed, resuming from its checkpoint ($$now)"; saved=$$now; \
+done
+endef
 STUDENT ?= smollm2
 DATASETS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load_params().study.students["$(STUDENT)"])')
 SEEDS ?= 0 1 2
@@ -56,7 +68,7 @@ study: setup models
 	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
 	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset $$ds --method $$method \
 	    --seed $$seed --student $(STUDENT) || { test $$? -eq 3 && continue; exit 1; }; \
-	  $(BIN)/dvc repro -s distill-$(STUDENT)@$$ds-$$method-$$seed || exit 1; \
+	  $(call repro_resuming,distill-$(STUDENT)@$$ds-$$method-$$seed,$$run); \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
 	  git diff --cached --quiet || git commit -q -m "Study: $$ds $$method seed $$seed, $(STUDENT) (dvc repro)"; \
@@ -72,7 +84,7 @@ ablations: setup models
 	  run=runs/ablations/svamp-$$ablation-seed0; \
 	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset svamp --ablation $$ablation \
 	    --seed 0 || { test $$? -eq 3 && continue; exit 1; }; \
-	  $(BIN)/dvc repro -s ablations/dvc.yaml:ablate@svamp-$$ablation-0 || exit 1; \
+	  $(call repro_resuming,ablations/dvc.yaml:ablate@svamp-$$ablation-0,$$run); \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation $$run; \
 	  git diff --cached --quiet || git commit -q -m "Ablation: svamp $$ablation seed 0 (dvc repro)"; \

@@ -103,6 +103,44 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
     assert _run(["git", "status", "--porcelain"], repo) == ""
 
 
+@pytest.mark.parametrize("outcomes, committed", [(["kill 200", "finish"], True),
+                                                 (["kill 200", "kill 220", "kill 220"], False),
+                                                 (["fail"], False)])
+def test_study_resumes_a_killed_run_while_its_checkpoint_moves_on(root, tmp_path, monkeypatch, outcomes, committed):
+    """A `dvc repro` killed mid-run (the OOM killer) is run again, to resume from its checkpoint, as long as each
+    failure leaves a newer checkpoint than the one before; a failure without one stops the chain."""
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(root / "Makefile", repo / "Makefile")
+    _run(["git", "init", "-q"], repo)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", "init"], repo)
+    run = "runs/distill/qwen_lora/cqa-mind_mirror-seed0"
+    script = tmp_path / "outcomes"
+    script.write_text("\n".join(outcomes) + "\n")
+    fake_dvc = tmp_path / "venv" / "bin" / "dvc"  # the next line of `outcomes`: kill STEP, finish or fail
+    fake_dvc.parent.mkdir(parents=True)
+    fake_dvc.write_text(f"#!/bin/sh\nset -e\nrun={run}\nread what step < {script}\nsed -i 1d {script}\n"
+                        f"echo \"$what\" >> {tmp_path / 'calls.log'}\nmkdir -p $run/last\n"
+                        "case $what in\n"
+                        "  kill) echo \"{{\\\"global_step\\\": $step}}\" > $run/last/state.json; exit 137;;\n"
+                        "  fail) exit 1;;\n"
+                        "esac\nmkdir -p metrics/distill/qwen_lora/cqa/mind_mirror\n"
+                        "mkdir -p predictions/qwen_lora/cqa/mind_mirror\n"
+                        "echo '{}' > metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json\n"
+                        "echo '{}' > predictions/qwen_lora/cqa/mind_mirror/seed0.jsonl; echo lock > dvc.lock\n")
+    fake_dvc.chmod(0o755)
+
+    done = subprocess.run(["make", "-s", "-o", "setup", "-o", "models", "study", f"VENV={tmp_path / 'venv'}",
+                           "STUDENT=qwen_lora", "DATASETS=cqa", "SEEDS=0", "METHODS=mind_mirror"], cwd=repo,
+                          capture_output=True, text=True)
+
+    assert (tmp_path / "calls.log").read_text().split() == [line.split()[0] for line in outcomes]
+    assert (done.returncode == 0) == committed, done.stderr
+    assert ("metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json" in _run(["git", "ls-files"], repo)) == committed
+
+
 def test_quick_runs_the_recipes_four_runs_and_the_tables_in_a_scratch_clone(root, tmp_path, monkeypatch):
     """`make quick` leaves the checkout alone and asks DVC for the quick runs only (not the ablations)."""
     for name, value in GIT_ENV.items():
