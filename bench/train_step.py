@@ -13,6 +13,8 @@ import contextlib
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import record
 import torch
@@ -20,7 +22,19 @@ import torch
 from mm import config, data, distill, methods, student, train
 
 
-def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_STUDENT) -> dict:
+@dataclass
+class Setup:
+    """A run's distill config and student, the dtype this host trains in, every method's stages on the dataset's
+    teacher data, and `run(stage, packed, steps)`: the seconds and loss of its first steps + 1 (the first warms up)."""
+    cfg: config.DistillConfig
+    student: str
+    kind: str
+    bf16: bool
+    stages: dict[str, methods.Stage]
+    run: Callable[[methods.Stage, bool, int], Iterator[tuple[float, float]]]
+
+
+def setup(dataset: str, profile: str) -> Setup:
     _, params, _ = config.load_run_params(student=profile)
     cfg = params.distill
     bf16 = distill.host_bf16(cfg)
@@ -33,12 +47,8 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
     torch.manual_seed(0)
     built = student.build_student(params.student, texts)
     optimizer = torch.optim.AdamW([p for p in built.model.parameters() if p.requires_grad], lr=1e-5)
-    result = {"dataset": dataset, "profile": profile, "student": params.student.name, "bf16": bf16,
-              "batch_size": cfg.batch_size, "cpu": platform.processor() or platform.machine(),
-              "threads": torch.get_num_threads(), "stages": {}}
 
-    def seconds_per_step(stage: methods.Stage, packed: bool) -> float:
-        times = []
+    def run(stage: methods.Stage, packed: bool, steps: int) -> Iterator[tuple[float, float]]:
         for index in train.stage_batches(stage, cfg, seed=0, packed=packed)[: steps + 1]:
             batch = train.collate([stage.pairs[i] for i in index], built.tokenizer, built.kind, params.student,
                                   stage.alpha, packed)
@@ -48,12 +58,25 @@ def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_S
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
-            times.append(time.perf_counter() - started)
+            yield time.perf_counter() - started, loss.item()
+
+    return Setup(cfg, params.student.name, built.kind, bf16, stages, run)
+
+
+def main(steps: int = 4, dataset: str = "svamp", profile: str = config.DEFAULT_STUDENT) -> dict:
+    bench = setup(dataset, profile)
+    cfg, stages = bench.cfg, bench.stages
+    result = {"dataset": dataset, "profile": profile, "student": bench.student, "bf16": bench.bf16,
+              "batch_size": cfg.batch_size, "cpu": platform.processor() or platform.machine(),
+              "threads": torch.get_num_threads(), "stages": {}}
+
+    def seconds_per_step(stage: methods.Stage, packed: bool) -> float:
+        times = [seconds for seconds, _ in bench.run(stage, packed, steps)]
         return sum(times[1:]) / len(times[1:])  # the first step warms up
 
     timed: dict[tuple[str, float, bool], float] = {}
     for name, stage in stages.items():
-        packed = train.packs(stage, cfg, built.kind)
+        packed = train.packs(stage, cfg, bench.kind)
         key = (stage.name, stage.alpha, packed)  # answer stages of two methods train the same kind of step
         if key not in timed:
             timed[key] = seconds_per_step(stage, packed)
