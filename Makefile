@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
-# glibc keeps freed 1-32 MB tensors in its heap; mmapping those above 4 MB returns them to the OS: a bf16 Qwen LoRA
-# run holds ~6 GB less (OOM kills at 24 GB), ~3 % slower a step, same losses (bench/memory.py, bench/README.md).
+# glibc's mmap threshold climbs to 32 MB, so freed 4-32 MB tensors stay in its heap; fixed at 4 MB they go back to
+# the OS: a bf16 Qwen LoRA run holds ~6 GB less (OOM kills at 24 GB), ~3 % slower a step, same losses (bench/memory.py).
 export MALLOC_MMAP_THRESHOLD_ ?= 4194304
 
 .PHONY: setup models llama-cpp repro test lint study ablations carry chain quick

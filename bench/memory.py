@@ -51,7 +51,9 @@ def measure(env: dict[str, str], steps: int, dataset: str, profile: str, stage_n
 def main(steps: int = 20, dataset: str = "anli1", profile: str = "qwen_lora",
          stage_name: str = "step_by_step/cot", *variants: str) -> dict:
     variants = variants or tuple(VARIANTS)
-    names = dict.fromkeys(v.split("=")[0].strip("_").lower() for variant in variants for v in variant.split())
+    varied = dict.fromkeys(item.split("=")[0] for variant in variants for item in variant.split())
+    if already := [name for name in varied if name in os.environ]:
+        sys.exit(f"unset {' '.join(already)} first: the baseline runs with the environment as it is")
     result = {"dataset": dataset, "profile": profile, "stage": stage_name, "train_steps": steps,
               "cpu": platform.processor() or platform.machine(), "variants": {}}
     baseline = None
@@ -72,9 +74,9 @@ def main(steps: int = 20, dataset: str = "anli1", profile: str = "qwen_lora",
                     "time_ratio": round(row["seconds_per_step"] / baseline["seconds_per_step"], 3),
                     "growth_ratio": round((mb[-1] - mb[0]) / max(1, baseline["mb_after_last_step"]
                                                                  - baseline["mb_after_first_step"]), 3)}
-        result["variants"][variant or "baseline (environment as is)"] = {k: v for k, v in row.items() if k != "losses"}
+        result["variants"][variant or "baseline (environment as is)"] = row
         print(variant or "baseline", {k: v for k, v in row.items() if k != "mb_by_step"}, flush=True)
-    return record.save(result, f"memory_{dataset}_{'-'.join(names)}", profile)
+    return record.save(result, f"memory_{dataset}_{'-'.join(n.strip('_').lower() for n in varied)}", profile)
 
 
 if __name__ == "__main__":
