@@ -58,7 +58,7 @@ def main(steps: int = 20, dataset: str = "anli1", profile: str = "qwen_lora",
               "cpu": platform.processor() or platform.machine(), "variants": {}}
     baseline = None
     for variant in ["", *variants]:
-        env = dict(item.split("=", 1) for item in variant.split()) if variant else {}
+        env = dict(item.split("=", 1) for item in variant.split())  # the baseline's "": none
         run = measure(env, steps, dataset, profile, stage_name)
         mb = [s["mb"] for s in run["steps"]]
         seconds = [s["seconds"] for s in run["steps"][1:]]  # the first step warms up
