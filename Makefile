@@ -46,21 +46,32 @@ lint: setup
 #   (the shell that would resume a failed run too); pkill -f papermill, then its kernel; a half-done run resumes
 #   from its checkpoint)
 #   a finished run is committed without out/last, which `make carry` may have tracked while it was half done;
-#   a run carried from a host of the other precision (bf16 / fp32: mm/carry.py) is left for such a host
+#   a run carried from an fp32 host resumes on a bf16 host in fp32, one carried from a bf16 host is left for such a
+#   host (mm/carry.py)
 #   STUDENT, DATASETS, SEEDS and METHODS pick the runs, e.g. make study STUDENT=qwen_lora DATASETS=cqa SEEDS=0;
 #   DATASETS defaults to the student's own in params.yaml's study.students;
 #   a committed run's best checkpoint (out/best: 2.4 GB for Qwen LoRA, which saves the merged model) is then deleted,
 #   as the study's 36 Qwen runs (86 GB) do not fit this disk: KEEP_BEST=1 keeps them; `dvc repro -f -s STAGE`
 #   rebuilds one
-# `dvc repro -s STAGE` ($(1)) of the run in folder $(2), again after each failure that left its checkpoint further on
-# than the failure before (a kill: the OOM killer ended a bf16 Qwen run at 24 GB resident after 200 steps), so the
-# chain goes on unattended; a failure with no newer checkpoint (a bug; a crash while scoring, once retried) stops it
+# Stage $(1) of the run in folder $(2), as `python -m mm.carry` answered ($$carried): 0, by `dvc repro -s`; 3 (carried
+# from a bf16 host to an fp32 one), not at all; 4 (carried from an fp32 host to a bf16 one), by the stage's own
+# command with FP32_RECIPE laid over params.yaml, so that it resumes in fp32, then `dvc commit` (dvc.lock records
+# params.yaml's `bf16: auto`, which an fp32 host resolves alike). Run again after each failure that left its checkpoint
+# further on than the failure before (a kill: the OOM killer ended a bf16 Qwen run at 24 GB resident after 200 steps),
+# so the chain goes on unattended; a failure with no newer checkpoint (a bug; a crash while scoring, once retried), or
+# another answer, stops it
+FP32_RECIPE := recipes/fp32.yaml
+STAGE_CMD := $(BIN)/python -c 'import sys; from dvc.repo import Repo; print(Repo().stage.collect(sys.argv[1])[0].cmd)'
 define repro_resuming
-saved=; until $(BIN)/dvc repro -s $(1); do \
+test $$carried != 3 || continue; \
+case $$carried in 0) how="$(BIN)/dvc repro -s $(1)";; \
+  4) how="$$($(STAGE_CMD) $(1)) -p params_file $(FP32_RECIPE)";; *) exit 1;; esac; \
+saved=; until bash -c "$$how"; do \
   now=$$(grep -so '"global_step": [0-9]*' $(2)/last/state.json); \
   test -n "$$now" -a "$$now" != "$$saved" || exit 1; \
   echo "$(2): failed, resuming from its checkpoint ($$now)"; saved=$$now; \
-done
+done; \
+test $$carried = 0 || $(BIN)/dvc commit -f -q $(1) || exit 1
 endef
 STUDENT ?= smollm2
 DATASETS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load_params().study.students["$(STUDENT)"])')
@@ -69,8 +80,8 @@ METHODS ?= finetune_gold distill_label step_by_step mind_mirror
 study: setup models
 	for seed in $(SEEDS); do for ds in $(DATASETS); do for method in $(METHODS); do \
 	  run=runs/distill/$(STUDENT)/$$ds-$$method-seed$$seed; \
-	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset $$ds --method $$method \
-	    --seed $$seed --student $(STUDENT) || { test $$? -eq 3 && continue; exit 1; }; \
+	  carried=0; test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset $$ds --method $$method \
+	    --seed $$seed --student $(STUDENT) || carried=$$?; \
 	  $(call repro_resuming,distill-$(STUDENT)@$$ds-$$method-$$seed,$$run); \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add dvc.lock metrics/distill/$(STUDENT)/$$ds/$$method/seed$$seed.json predictions/$(STUDENT)/$$ds/$$method $$run; \
@@ -85,8 +96,8 @@ ABLATIONS ?= $(shell $(BIN)/python -c 'from mm import config; print(*config.load
 ablations: setup models
 	for ablation in $(ABLATIONS); do \
 	  run=runs/ablations/svamp-$$ablation-seed0; \
-	  test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset svamp --ablation $$ablation \
-	    --seed 0 || { test $$? -eq 3 && continue; exit 1; }; \
+	  carried=0; test ! -f $$run/last/state.json || $(BIN)/python -m mm.carry $$run --dataset svamp \
+	    --ablation $$ablation --seed 0 || carried=$$?; \
 	  $(call repro_resuming,ablations/dvc.yaml:ablate@svamp-$$ablation-0,$$run); \
 	  git rm -r -q --cached --ignore-unmatch $$run/last; \
 	  git add ablations/dvc.lock metrics/ablations/svamp/$$ablation ablations/predictions/svamp/$$ablation $$run; \

@@ -1,13 +1,15 @@
 """Whether a carried resume checkpoint (a run's out/last, committed by `make carry`) can resume on this host.
 
 A run's resume key holds the precision `distill.bf16: auto` picks on the host (bf16 on a GPU, AMX or AVX512-BF16;
-fp32 on AVX2-only CPUs), and `train.fit` discards a checkpoint whose key differs. A run carried from a bf16 host and
-restarted on an fp32 one would so lose hours of training; `make study` and `make ablations` ask this module first
-and leave such a run for a host of its own precision.
+fp32 on AVX2-only CPUs), and `train.fit` discards a checkpoint whose key differs. A run carried across would so
+restart and lose hours of training; `make study` and `make ablations` ask this module first. A run carried from an
+fp32 host is finished in fp32 on a bf16 host (recipes/fp32.yaml: as fast as on its own host); one carried from a bf16
+host is left for a bf16 host (bf16 matmuls on an AVX2-only CPU run ~100x slower than fp32).
 
-Run: python -m mm.carry OUT_DIR --dataset D --method M --seed S [--student P] [--ablation A]. Exit status 3 (and a
-line saying why) when OUT_DIR's checkpoint was trained in the other precision; 0 otherwise (nothing carried, or a
-checkpoint this host resumes, or one that other settings or code made stale, which the run restarts as before).
+Run: python -m mm.carry OUT_DIR --dataset D --method M --seed S [--student P] [--ablation A]. Exit status, with a
+line saying why: 4 when OUT_DIR's checkpoint trained in fp32 and this host trains in bf16 (resume it under
+recipes/fp32.yaml), 3 when it trained in bf16 and this host trains in fp32 (leave it); 0 otherwise (nothing carried,
+or a checkpoint this host resumes, or one that other settings or code made stale, which the run restarts as before).
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from pathlib import Path
 
 from mm import config, distill, train
 
-OTHER_PRECISION = 3  # exit status
+OTHER_PRECISION = 3  # exit status: leave the run for a host of its precision
+FINISH_IN_FP32 = 4  # exit status: resume it here under FP32_RECIPE
+FP32_RECIPE = "recipes/fp32.yaml"
 
 
 def carried_precision(out_dir: str | Path, dataset: str, method: str, seed: int, params: config.Params,
@@ -54,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     here = distill.host_bf16(params.distill)
     if carried is None or carried == here:
         return 0
-    name = {True: "bf16", False: "fp32"}
-    print(f"{args.out_dir}: its carried checkpoint trained in {name[carried]}, this host trains in {name[here]}: "
-          f"left for a {name[carried]} host (a restart here would discard it)")
+    if here:
+        print(f"{args.out_dir}: its carried checkpoint trained in fp32, this host trains in bf16: it resumes here in "
+              f"fp32, under {FP32_RECIPE}")
+        return FINISH_IN_FP32
+    print(f"{args.out_dir}: its carried checkpoint trained in bf16, this host trains in fp32: left for a bf16 host "
+          f"(a restart here would discard it)")
     return OTHER_PRECISION
 
 

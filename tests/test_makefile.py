@@ -57,10 +57,11 @@ def test_ablations_target_and_stages_run_the_ablations_params_yaml_names(root):
     assert sorted(stages) == sorted(f"ablate@svamp-{name}-0" for name in names)  # the target's stage names
 
 
-@pytest.mark.parametrize("precision_check", [0, 3])
+@pytest.mark.parametrize("precision_check", [0, 3, 4])
 def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_path, monkeypatch, precision_check):
     """A run carried mid-way (`make carry` tracked its out/last) is committed, once finished, without out/last; one
-    carried from a host of the other precision (`python -m mm.carry` exits 3) is left as it is, not run."""
+    carried from a bf16 host to an fp32 one (`python -m mm.carry` exits 3) is left as it is, not run; one carried from
+    an fp32 host to a bf16 one (exits 4) runs its stage's command under recipes/fp32.yaml, then `dvc commit`."""
     for name, value in GIT_ENV.items():
         monkeypatch.setenv(name, value)
     repo = tmp_path / "repo"
@@ -76,7 +77,8 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
     _run(["git", "commit", "-q", "-m", "carried"], repo)
     fake_dvc = tmp_path / "venv" / "bin" / "dvc"  # a finished run: its outputs written, out/last moved on
     fake_dvc.parent.mkdir(parents=True)
-    fake_dvc.write_text("#!/bin/sh\nset -e\nrun=runs/distill/qwen_lora/cqa-mind_mirror-seed0\n"
+    fake_dvc.write_text(f"#!/bin/sh\nset -e\necho \"$*\" >> {tmp_path / 'dvc.log'}\ntest $1 != commit || exit 0\n"
+                        "run=runs/distill/qwen_lora/cqa-mind_mirror-seed0\n"
                         "mkdir -p metrics/distill/qwen_lora/cqa/mind_mirror predictions/qwen_lora/cqa/mind_mirror\n"
                         "echo '{}' > metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json\n"
                         "echo '{}' > predictions/qwen_lora/cqa/mind_mirror/seed0.jsonl\n"
@@ -84,8 +86,9 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
                         "rm -r $run/last/step40; mkdir $run/last/step620\n"
                         "echo '{\"step\": 620}' > $run/last/state.json\n")
     fake_dvc.chmod(0o755)
-    fake_python = fake_dvc.parent / "python"  # `python -m mm.carry RUN ...`: the carried checkpoint's precision
-    fake_python.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "carry.log"}\nexit {precision_check}\n')
+    fake_python = fake_dvc.parent / "python"  # `python -m mm.carry RUN ...`: the carried checkpoint's precision;
+    fake_python.write_text(f'#!/bin/sh\ntest $1 != -c || {{ echo "{fake_dvc} stage-cmd $3"; exit 0; }}\n'  # STAGE_CMD
+                           f'echo "$*" >> {tmp_path / "carry.log"}\nexit {precision_check}\n')
     fake_python.chmod(0o755)
 
     _run(["make", "-s", "-o", "setup", "-o", "models", "study", f"VENV={tmp_path / 'venv'}", "STUDENT=qwen_lora",
@@ -93,10 +96,15 @@ def test_study_commits_a_finished_run_without_its_carried_checkpoint(root, tmp_p
 
     assert (tmp_path / "carry.log").read_text().split()[:3] == ["-m", "mm.carry", str(run.relative_to(repo))]
     tracked = _run(["git", "ls-files"], repo).split()
-    if precision_check:
+    stage = "distill-qwen_lora@cqa-mind_mirror-0"
+    if precision_check == 3:
+        assert not (tmp_path / "dvc.log").exists()
         assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/last/step40/model.safetensors" in tracked
         assert (run / "last" / "step40").is_dir() and not (run / "run.ipynb").exists()
         return
+    assert (tmp_path / "dvc.log").read_text().splitlines() == (
+        [f"repro -s {stage}"] if precision_check == 0 else
+        [f"stage-cmd {stage} -p params_file recipes/fp32.yaml", f"commit -f -q {stage}"])
     assert "runs/distill/qwen_lora/cqa-mind_mirror-seed0/run.ipynb" in tracked
     assert "metrics/distill/qwen_lora/cqa/mind_mirror/seed0.json" in tracked
     assert not any("/last/" in path for path in tracked)
