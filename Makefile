@@ -65,7 +65,7 @@ STAGE_CMD := $(BIN)/python -c 'import sys; from dvc.repo import Repo; print(Repo
 define repro_resuming
 test $$carried != 3 || continue; \
 case $$carried in 0) how="$(BIN)/dvc repro -s $(1)";; \
-  4) how="$$($(STAGE_CMD) $(1)) -p params_file $(FP32_RECIPE)";; *) exit 1;; esac; \
+  4) how="$$($(STAGE_CMD) $(1)) -p params_file $(FP32_RECIPE)" || exit 1;; *) exit 1;; esac; \
 saved=; until bash -c "$$how"; do \
   now=$$(grep -so '"global_step": [0-9]*' $(2)/last/state.json); \
   test -n "$$now" -a "$$now" != "$$saved" || exit 1; \
