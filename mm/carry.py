@@ -3,8 +3,8 @@
 A run's resume key holds the precision `distill.bf16: auto` picks on the host (bf16 on a GPU, AMX or AVX512-BF16;
 fp32 on AVX2-only CPUs), and `train.fit` discards a checkpoint whose key differs. A run carried across would so
 restart and lose hours of training; `make study` and `make ablations` ask this module first. A run carried from an
-fp32 host is finished in fp32 on a bf16 host (recipes/fp32.yaml: as fast as on its own host); one carried from a bf16
-host is left for a bf16 host (bf16 matmuls on an AVX2-only CPU run ~100x slower than fp32).
+fp32 host is finished in fp32 on a bf16 host (recipes/fp32.yaml; ANLI Qwen LoRA: ~20 s a step, ~22 on AVX2); one
+from a bf16 host is left for a bf16 host (bf16 matmuls on an AVX2-only CPU run ~100x slower than fp32).
 
 Run: python -m mm.carry OUT_DIR --dataset D --method M --seed S [--student P] [--ablation A]. Exit status, with a
 line saying why: 4 when OUT_DIR's checkpoint trained in fp32 and this host trains in bf16 (resume it under
