@@ -63,8 +63,7 @@ lint: setup
 FP32_RECIPE := recipes/fp32.yaml
 STAGE_CMD := $(BIN)/python -c 'import sys; from dvc.repo import Repo; print(Repo().stage.collect(sys.argv[1])[0].cmd)'
 define repro_resuming
-test $$carried != 3 || continue; \
-case $$carried in 0) how="$(BIN)/dvc repro -s $(1)";; \
+case $$carried in 0) how="$(BIN)/dvc repro -s $(1)";; 3) continue;; \
   4) how="$$($(STAGE_CMD) $(1)) -p params_file $(FP32_RECIPE)" || exit 1;; *) exit 1;; esac; \
 saved=; until bash -c "$$how"; do \
   now=$$(grep -so '"global_step": [0-9]*' $(2)/last/state.json); \

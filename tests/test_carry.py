@@ -12,7 +12,7 @@ from mm import carry, config, distill, train
 
 @pytest.mark.parametrize("trained_bf16", [True, False])
 def test_a_carried_checkpoint_resumes_in_its_own_precision(tmp_path, monkeypatch, capsys, smoke_params,
-                                                                   trained_bf16):
+                                                           trained_bf16):
     recipe = yaml.safe_load(smoke_params.read_text())
     recipe["distill"]["bf16"] = "auto"  # the study's setting: each host picks
     params_file = tmp_path / "auto.yaml"
