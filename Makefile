@@ -117,18 +117,15 @@ carry:
 	done; \
 	git diff --cached --quiet || git commit -q -m "Carry the resume checkpoints of unfinished study runs (make carry)"
 
-# The whole background chain (README: Compute plan): the CQA teacher coverage (resumes from its cache), study (a),
-# study (b) (Qwen LoRA on CQA and ANLI, all seeds first), the ablations cots1 and cots3 (beside step_by_step and
-# mind_mirror they say what self-evaluation and more CoTs add; the cheapest mind_mirror variants, the likeliest to end
-# within one session on an fp32 host, as a SmolLM2 run's 1.5 GB checkpoint is not carried), study (c) (Qwen LoRA on
-# SVAMP), then the other ablations (d):
+# The whole background chain (README: Compute plan), what params.yaml's study names: the CQA teacher coverage (resumes
+# from its cache), each student profile's runs (study (a): SmolLM2 on SVAMP; (b): Qwen LoRA on CQA and ANLI; (c), when
+# study.students gives it svamp), then study.ablations (d) in order. A SmolLM2 run's 1.5 GB checkpoint is not carried,
+# so an ablation must end within its session:
 #   mkdir -p logs && nohup make chain > logs/chain.log 2>&1 &
 chain: setup models
 	nice -n 5 $(BIN)/python -m mm.teacher cqa --set teacher.backend=local
 	$(MAKE) study
-	$(MAKE) study STUDENT=qwen_lora DATASETS="cqa anli1"
-	$(MAKE) ablations ABLATIONS="cots1 cots3"
-	$(MAKE) study STUDENT=qwen_lora DATASETS=svamp
+	$(MAKE) study STUDENT=qwen_lora
 	$(MAKE) ablations
 
 # A quick look at the method training (recipes/quick.yaml: SVAMP, the 4 methods, seed 0, SmolLM2; 17 min) in a

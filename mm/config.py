@@ -182,18 +182,16 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """The `study:` section: the axes DVC's matrix stages iterate over."""
+    """The `study:` section: the axes DVC's matrix stages iterate over. No defaults: params.yaml alone holds the
+    study, so adding runs to it is a params edit, never an edit of this module (which every run's training imports)."""
 
-    datasets: list[str] = field(default_factory=lambda: ["anli1", "cqa", "svamp"])
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    datasets: list[str]
+    methods: list[str]
+    seeds: list[int]
     # a `students:` profile -> the datasets its distill stage (dvc.yaml: distill-<profile>) trains on
-    students: dict[str, list[str]] = field(default_factory=lambda: {DEFAULT_STUDENT: ["svamp"],
-                                                                    "qwen_lora": ["cqa", "anli1", "svamp"]})
+    students: dict[str, list[str]]
     # the SVAMP ablations (ablations/ablations.yaml) that ablations/dvc.yaml's matrix runs, in `make ablations` order
-    ablations: list[str] = field(default_factory=lambda: ["no_self_eval", "cots1", "cots3", "alpha25", "alpha75",
-                                                          "unfiltered", "unfiltered_sbs", "frac25", "frac50",
-                                                          "t5_small", "qwen_lora"])
+    ablations: list[str]
 
     def check(self) -> None:
         for name in self.methods:
@@ -225,7 +223,7 @@ class TaskSpec:
             _require((ROOT / getattr(self, split)).is_file(), split, f"{getattr(self, split)!r} is not a file")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Params:
     """All of params.yaml."""
 
@@ -234,7 +232,7 @@ class Params:
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    study: StudyConfig = field(default_factory=StudyConfig)
+    study: StudyConfig
     tasks: dict[str, TaskSpec] = field(default_factory=dict)  # your own benchmarks, by name
     # Student profiles by name: overlays of `student:`/`distill:`/`evaluate:` keys for the distill stage's student axis
     students: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
@@ -343,11 +341,11 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         if name not in known:
             raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
                               "(add your own under `tasks:`)")
-    known_ablations = _load_yaml(ABLATIONS.read_text())
-    unknown = [name for name in params.study.ablations if name not in known_ablations]
-    if unknown:
-        raise ParamsError(f"{source}: 'study.ablations' names unknown ablation {unknown[0]!r}; known: "
-                          f"{sorted(known_ablations)} ({ABLATIONS.relative_to(ROOT)})")
+    for name in params.study.ablations:
+        try:
+            load_ablation(name)
+        except ParamsError as err:
+            raise ParamsError(f"{source}: 'study.ablations': {err}") from None
     for profile, names in params.study.students.items():
         unprepared = [name for name in names if name not in params.study.datasets]
         if unprepared:
@@ -363,14 +361,10 @@ def _build_tasks(raw: dict[str, Any]) -> dict[str, TaskSpec]:
     for name, spec in raw.items():
         if name in tasks.builtin():
             raise ParamsError(f"tasks.{name}: a built-in benchmark has that name; choose another")
-        missing = [f.name for f in dataclasses.fields(TaskSpec) if f.default is dataclasses.MISSING
-                   and f.default_factory is dataclasses.MISSING and f.name not in (spec or {})]
-        if missing:
-            raise ParamsError(f"tasks.{name}: missing key {missing[0]!r}")
         try:
             built[name] = _build(TaskSpec, spec, f"tasks.{name}")
         except ParamsError as err:
-            raise ParamsError(f"tasks.{name}: {err}") if not str(err).startswith("'tasks.") else err from None
+            raise (err if f"tasks.{name}" in str(err) else ParamsError(f"tasks.{name}: {err}")) from None
     return built
 
 
@@ -382,6 +376,10 @@ def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
         if key not in hints:
             raise ParamsError(f"unknown key '{section}.{key}'; known: {sorted(hints)}")
         _check_type(value, hints[key], f"{section}.{key}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ParamsError(f"missing key '{section}.{missing[0]}'")
     obj = cls(**raw)
     obj.check()
     return obj

@@ -5,6 +5,8 @@ import yaml
 
 from mm import ROOT, config, tasks
 
+STUDY = dataclasses.asdict(config.load_params().study)  # params.yaml's: the study section has no defaults
+
 
 def test_default_params_file_loads():
     params = config.load_params()
@@ -23,18 +25,19 @@ def test_default_params_file_loads():
         ({"teacher": {"temperature": 3.0}}, "teacher.temperature"),
         ({"teacher": {"backend": "gpt"}}, "teacher.backend"),
         ({"teacher": {"n_questions": {"gsm8k": 10}}}, "teacher.n_questions.gsm8k"),
-        ({"study": {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
-        ({"study": {"students": ["smollm2"]}}, "study.students"),  # profile -> datasets, not a list
-        ({"study": {"students": {"smollm2": ["svamp", "mnli"]}}}, "study.students.smollm2"),
-        ({"study": {"students": {"tiny": ["svamp"]}}}, "study.students"),  # no such profile
-        ({"study": {"ablations": ["cots2"]}}, "study.ablations"),  # not in ablations/ablations.yaml
+        ({"study": STUDY | {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
+        ({"study": STUDY | {"students": ["smollm2"]}}, "study.students"),  # profile -> datasets, not a list
+        ({"study": STUDY | {"students": {"smollm2": ["svamp", "mnli"]}}}, "study.students.smollm2"),
+        ({"study": STUDY | {"students": {"tiny": ["svamp"]}}}, "study.students"),  # no such profile
+        ({"study": STUDY | {"ablations": ["cots2"]}}, "study.ablations"),  # not in ablations/ablations.yaml
+        ({"study": {key: value for key, value in STUDY.items() if key != "seeds"}}, "study.seeds"),  # no default
         ({"data": {"n_train": 0}}, "data.n_train"),
         ({"data": {"anli_valid_fraction": 1.5}}, "data.anli_valid_fraction"),
     ],
 )
 def test_bad_params_fail_naming_the_key(raw, key):
     with pytest.raises(config.ParamsError, match=key.replace(".", r"\.")):
-        config.parse_params(raw, source="test.yaml")
+        config.parse_params({"study": STUDY} | raw, source="test.yaml")
 
 
 def test_error_names_the_source_file(tmp_path):
@@ -45,7 +48,8 @@ def test_error_names_the_source_file(tmp_path):
 
 
 def test_optional_and_float_accept_valid_values():
-    params = config.parse_params({"data": {"n_train": None}, "teacher": {"temperature": 1, "n_questions": {"cqa": 3}}})
+    params = config.parse_params({"data": {"n_train": None}, "study": STUDY,
+                                  "teacher": {"temperature": 1, "n_questions": {"cqa": 3}}})
     assert params.teacher.temperature == 1
     assert params.teacher.n_questions == {"cqa": 3}
 
@@ -72,7 +76,7 @@ def test_overrides_are_checked_like_the_file():
 
 def test_defaults_are_the_default_profile_and_every_key_is_in_params_yaml(root):
     """One source of defaults: a key missing from a recipe means params.yaml's value, and `-S key=value` finds it."""
-    defaults = config.Params()
+    defaults = config.Params(study=config.StudyConfig(**STUDY))
     assert config.load_params() == defaults
     raw = yaml.safe_load((root / "params.yaml").read_text())
     sections = [s.name for s in dataclasses.fields(defaults) if s.name not in ("tasks", "students")]  # name -> dict
