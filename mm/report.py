@@ -128,8 +128,9 @@ def _precision(frame: pd.DataFrame) -> str:
         kinds = [f"{'bf16 autocast' if bf16 else 'fp32'} {len(group)} run{'s' * (len(group) > 1)} "
                  f"(seed{'s' * (group['seed'].nunique() > 1)} {_listed(group['seed'])})"
                  for bf16, group in runs.groupby("bf16")]
-        mixed = sorted(int(s) for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1)
-        note = f" — seed {', '.join(map(str, mixed))} mixes both" if mixed else ""
+        mixed = pd.Series([s for s, group in runs.groupby("seed") if group["bf16"].nunique() > 1], dtype=int)
+        note = (f" — seed{'s' * (len(mixed) > 1)} {_listed(mixed)} mix{'es' * (len(mixed) == 1)} both"
+                if len(mixed) else "")
         parts.append(f"{dataset} {', '.join(kinds)}{note}")
     return "; ".join(parts)
 
