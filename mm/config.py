@@ -111,6 +111,7 @@ class StudentConfig:
 
 METHODS = ("finetune_gold", "distill_label", "step_by_step", "mind_mirror")
 DEFAULT_STUDENT = "smollm2"  # the profile that is params.yaml's own `student:` (ablations change one thing against it)
+DEFAULT_TEACHER = "qwen0_5b"  # the profile that is params.yaml's own `teacher:`
 PROFILE_SECTIONS = ("student", "distill", "evaluate")
 
 
@@ -182,21 +183,20 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """The `study:` section: the axes DVC's matrix stages iterate over. No defaults: params.yaml alone holds the
-    study, so adding runs to it is a params edit, never an edit of this module (which every run's training imports)."""
+    """The `study:` section: which runs the study holds (mm/runs.py names them and writes runs.yaml for dvc.yaml).
+    No defaults: params.yaml alone holds the study, so adding runs to it is a params edit, never an edit of this
+    module (which every run's training imports)."""
 
-    datasets: list[str]
-    methods: list[str]
+    datasets: list[str]  # benchmarks the data stage prepares
+    teachers: dict[str, list[str]]  # a `teachers:` profile -> the datasets its teacher stage writes a pool for
+    arms: dict[str, dict[str, list[str]]]  # a `students:` profile -> a teacher profile -> datasets it trains on
+    methods: list[str]  # each arm's methods, each at every seed
     seeds: list[int]
-    # a `students:` profile -> the datasets its distill stage (dvc.yaml: distill-<profile>) trains on
-    students: dict[str, list[str]]
-    # the SVAMP ablations (ablations/ablations.yaml) that ablations/dvc.yaml's matrix runs, in `make ablations` order
-    ablations: list[str]
+    ablations: list[str]  # ablations/ablations.yaml entries run against the default SVAMP run, in this order
 
     def check(self) -> None:
         for name in self.methods:
             _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
-
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -235,9 +235,9 @@ class Params:
     study: StudyConfig
     tasks: dict[str, TaskSpec] = field(default_factory=dict)  # your own benchmarks, by name
     # Student profiles by name: overlays of `student:`/`distill:`/`evaluate:` keys for the distill stage's student axis
-    students: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
-        DEFAULT_STUDENT: {}, "qwen_lora": {"student": {"name": "qwen2.5-0.5b", "lora_r": 16},
-                                           "distill": {"lr": 3e-4, "n_train": 1000, "self_eval_epochs": 0.5}}})
+    students: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {DEFAULT_STUDENT: {}})
+    # Teacher profiles by name: overlays of `teacher:` keys; each writes its pools to data/teacher/<name>/<dataset>/
+    teachers: dict[str, dict[str, Any]] = field(default_factory=lambda: {DEFAULT_TEACHER: {}})
 
 
 ABLATIONS = ROOT / "ablations" / "ablations.yaml"
@@ -281,6 +281,18 @@ def load_run_params(path: str | Path = PARAMS, student: str = "", ablation: str 
     return method, load_params(path, overrides), overrides
 
 
+def load_teacher_params(path: str | Path = PARAMS, teacher: str = DEFAULT_TEACHER,
+                        extra: dict[str, dict[str, Any]] | None = None) -> Params:
+    """Params of one teacher stage: params.yaml (or a recipe over it) with a teacher profile laid over `teacher:`."""
+    profiles = load_params(path).teachers
+    if teacher not in profiles:
+        raise ParamsError(f"{path}: no teacher profile {teacher!r}; known: {sorted(profiles)}")
+    overrides = {"teacher": dict(profiles[teacher])}
+    for section, values in (extra or {}).items():
+        overrides[section] = {**overrides.get(section, {}), **values}
+    return load_params(path, overrides)
+
+
 def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
     """['teacher.backend=local', 'distill.lr=3e-4'] -> {'teacher': {'backend': 'local'}, 'distill': {'lr': 0.0003}}."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -316,7 +328,7 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         try:
             if name == "tasks":
                 built[name] = _build_tasks(raw.get(name) or {})
-            elif name == "students":
+            elif name in ("students", "teachers"):
                 built[name] = raw.get(name) or Params.__dataclass_fields__[name].default_factory()
                 _check_type(built[name], cls, name)
             else:
@@ -329,28 +341,37 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         if unknown:
             raise ParamsError(f"{source}: students.{name}: section {unknown[0]!r} cannot be set per student; "
                               f"known: {PROFILE_SECTIONS}")
-    missing = [name for name in params.study.students if name not in params.students]
-    if missing:
-        raise ParamsError(f"{source}: 'study.students' names unknown profile {missing[0]!r}; known: "
-                          f"{sorted(params.students)}")
+    for name, overlay in params.teachers.items():
+        try:
+            _build(TeacherConfig, {**dataclasses.asdict(params.teacher), **overlay}, f"teachers.{name}")
+        except ParamsError as err:
+            raise ParamsError(f"{source}: {err}") from None
     tasks.register(params.tasks)
     known = tasks.names()
-    used = [("study.datasets", n) for n in params.study.datasets] + [
+    study = params.study
+    used = [("study.datasets", n) for n in study.datasets] + [
         (f"teacher.n_questions.{n}", n) for n in params.teacher.n_questions]
     for key, name in used:
         if name not in known:
             raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
                               "(add your own under `tasks:`)")
-    for name in params.study.ablations:
+    for teacher, datasets in study.teachers.items():
+        _require_known(source, f"study.teachers.{teacher}", teacher, params.teachers, "teacher profile")
+        for name in datasets:
+            _require_known(source, f"study.teachers.{teacher}", name, study.datasets, "dataset of study.datasets")
+    for student, arms in study.arms.items():
+        _require_known(source, f"study.arms.{student}", student, params.students, "student profile")
+        for teacher, datasets in arms.items():
+            _require_known(source, f"study.arms.{student}.{teacher}", teacher, study.teachers,
+                           "teacher of study.teachers")
+            for name in datasets:
+                _require_known(source, f"study.arms.{student}.{teacher}", name, study.teachers[teacher],
+                               f"dataset of study.teachers.{teacher} (its teacher stage prepares those)")
+    for name in study.ablations:
         try:
             load_ablation(name)
         except ParamsError as err:
             raise ParamsError(f"{source}: 'study.ablations': {err}") from None
-    for profile, names in params.study.students.items():
-        unprepared = [name for name in names if name not in params.study.datasets]
-        if unprepared:
-            raise ParamsError(f"{source}: 'study.students.{profile}' trains on {unprepared}, not in study.datasets "
-                              "(the data and teacher stages prepare those)")
     return params
 
 
@@ -415,6 +436,11 @@ def _name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+def _require_known(source: str, key: str, name: str, known: Any, what: str) -> None:
+    if name not in known:
+        raise ParamsError(f"{source}: '{key}' names {name!r}, not a {what}; known: {sorted(known)}")
+
+
 def _require(ok: bool, key: str, why: str) -> None:
     if not ok:
         raise ParamsError(f"'{key}' {why}")
@@ -428,6 +454,8 @@ def check_all(out: Path | None = None) -> str:
         load_params(path)
     for name in load_params(PARAMS).students:
         load_run_params(PARAMS, student=name)
+    for name in load_params(PARAMS).teachers:
+        load_teacher_params(PARAMS, name)
     ablations = _load_yaml(ABLATIONS.read_text()) if ABLATIONS.exists() else {}
     for name in ablations:
         _, overrides = load_ablation(name)

@@ -14,16 +14,16 @@ from pathlib import Path
 from accelerate import PartialState
 from transformers import set_seed
 
-from mm import ROOT, config, decode, evaluate, methods, selfeval, student, tasks, train
+from mm import ROOT, config, decode, evaluate, methods, runs, selfeval, student, tasks, train
 from mm.config import Params
 from mm.data import load_from_config
 from mm.files import balanced_holdout, holdout, read_jsonl, write_json, write_jsonl
 from mm.hf_generate import bf16_is_fast
 
 
-def teacher_outputs(dataset: str, teacher_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
-    """Committed teacher CoTs and evaluations of a dataset (empty when the teacher stage has not run)."""
-    folder = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
+def teacher_outputs(teacher_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """A teacher stage's CoTs and evaluations of a dataset (empty when it has not run)."""
+    folder = ROOT / teacher_dir
     read = lambda name: read_jsonl(folder / name) if (folder / name).exists() else []  # noqa: E731
     return read("cots.jsonl"), read("evals.jsonl")
 
@@ -35,7 +35,7 @@ def host_bf16(cfg: config.DistillConfig) -> bool:
 
 
 def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Path,
-        teacher_dir: Path | None = None) -> tuple[dict, list[dict], list[dict]]:
+        teacher_dir: str | Path) -> tuple[dict, list[dict], list[dict]]:
     """Train `method` on `dataset`, select on valid, score test once.
 
     Returns metrics, per-item test predictions, and per-item self-consistency samples (empty when off).
@@ -46,7 +46,7 @@ def run(dataset: str, method: str, seed: int, params: Params, out_dir: str | Pat
     task = tasks.get(dataset)
     set_seed(seed)
     splits = load_from_config(dataset, params.data)
-    cots, evals = teacher_outputs(dataset, teacher_dir)
+    cots, evals = teacher_outputs(teacher_dir)
     rows = methods.train_questions(list(splits["train"]), cots, cfg, seed)
     stages = methods.build_stages(method, dataset, rows, cots, evals, cfg)
     texts = [t for s in stages for p in s.pairs for t in (p.question, p.answer, p.rationale) if t]
@@ -198,52 +198,43 @@ def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Seq
     write_jsonl(Path(samples_file), samples)
 
 
-def stage_paths(dataset: str, method: str, seed: int, student: str = config.DEFAULT_STUDENT) -> dict[str, str]:
-    """Where the `distill` stage of dvc.yaml puts a run (run folder, metrics, predictions, samples)."""
-    run = f"{dataset}/{method}/seed{seed}"
-    return {"out_dir": f"runs/distill/{student}/{dataset}-{method}-seed{seed}",
-            "metrics_file": f"metrics/distill/{student}/{run}.json",
-            "predictions_file": f"predictions/{student}/{run}.jsonl",
-            "samples_file": f"predictions/{student}/{run}.samples.jsonl"}
-
-
-def run_stage(dataset: str, method: str, seed: int, student: str = config.DEFAULT_STUDENT, ablation: str = "",
-              params_file: str | Path = config.PARAMS, teacher_dir: str | Path | None = None,
-              overrides: Sequence[str] = (), **paths: str) -> tuple[dict, list[dict], list[dict]]:
-    """What one distill stage runs, for the notebook and `python -m mm.distill` alike: the params of a student profile
-    (and an ablation, and `section.key=value` overrides), the run, and its outputs written (paths: `stage_paths`)."""
-    ablation_method, params, applied = config.load_run_params(params_file, student, ablation,
+def run_stage(run_id: runs.Run, params_file: str | Path = config.PARAMS, overrides: Sequence[str] = (),
+              force: bool = False) -> tuple[dict, list[dict], list[dict]]:
+    """What one distill stage runs, for the notebook and `python -m mm.distill` alike: the params of its student
+    profile (and ablation, and `section.key=value` overrides), the run, and its outputs written where
+    `runs.destination` says: the stage's files under DVC (or with `force`), a scratch copy by hand."""
+    ablation_method, params, applied = config.load_run_params(params_file, run_id.student, run_id.ablation,
                                                               config.parse_overrides(list(overrides)))
-    method = ablation_method or method
-    where = stage_paths(dataset, method, seed, student or config.DEFAULT_STUDENT) | paths
-    teacher_dir = Path(teacher_dir or ROOT / "data" / "teacher" / dataset)
-    metrics, predictions, samples = run(dataset, method, seed, params, where["out_dir"], teacher_dir)
+    where = runs.destination(run_id, force)
+    metrics, predictions, samples = run(run_id.dataset, ablation_method or run_id.method, run_id.seed, params,
+                                        where["out_dir"], run_id.teacher_dir)
     if not metrics:  # another process than the main one
         return metrics, predictions, samples
-    metrics |= {"profile": student, "ablation": ablation, "overrides": applied}
+    metrics |= {"profile": run_id.student, "teacher_profile": run_id.teacher, "ablation": run_id.ablation,
+                "overrides": applied}
     write_outputs(metrics, predictions, samples, *(where[k] for k in ("metrics_file", "predictions_file",
                                                                       "samples_file")))
     return metrics, predictions, samples
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """`python -m mm.distill --dataset svamp --method mind_mirror --seed 0 [--student P] [--ablation A] [--params F]
-    [--set section.key=value ...]`: one run, as `dvc repro distill-P@svamp-mind_mirror-0` runs it (same outputs).
-    Under `accelerate launch` it runs once per process."""
+    """`python -m mm.distill --dataset svamp --method mind_mirror --seed 0 [--student P] [--teacher T] [--ablation A]
+    [--params F] [--set section.key=value ...] [--force]`: one run as its DVC stage runs it, its outputs in
+    runs/scratch/<run>/ (the stage's own files with --force). Under `accelerate launch` it runs once per process."""
     parser = argparse.ArgumentParser(prog="python -m mm.distill", description=main.__doc__)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--method", default="mind_mirror", choices=config.METHODS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--student", default=config.DEFAULT_STUDENT, help="a profile of params.yaml's students:")
-    parser.add_argument("--ablation", default="", help="a name in ablations/ablations.yaml")
+    parser.add_argument("--teacher", default=config.DEFAULT_TEACHER, help="a profile of params.yaml's teachers:")
+    parser.add_argument("--ablation", default="", help="a name in ablations/ablations.yaml (its method replaces "
+                                                       "--method)")
     parser.add_argument("--params", default=str(config.PARAMS))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    for name in ("out_dir", "metrics_file", "predictions_file", "samples_file"):
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help="default: where the DVC stage puts it")
+    parser.add_argument("--force", action="store_true", help="write the DVC stage's committed outputs")
     args = parser.parse_args(argv)
-    paths = {k: v for k in ("out_dir", "metrics_file", "predictions_file", "samples_file") if (v := getattr(args, k))}
-    metrics, _, _ = run_stage(args.dataset, args.method, args.seed, args.student, args.ablation, args.params,
-                              overrides=args.set, **paths)
+    run_id = runs.Run(args.student, args.teacher, args.dataset, args.method, args.seed, args.ablation)
+    metrics, _, _ = run_stage(run_id, args.params, args.set, args.force)
     if metrics:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
     return metrics

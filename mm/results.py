@@ -16,34 +16,40 @@ import yaml
 
 from mm import ROOT, config, data, methods, selfeval, tasks
 from mm.files import read_jsonl
+from mm.runs import Run, TeacherRun
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
 
 
-def load_metrics(root: Path = ROOT, kind: str = "distill", params_file: Path | None = None) -> pd.DataFrame:
-    """One row per committed run: metrics/distill/<student profile>/<dataset>/<method>/seed<k>.json (ablations:
-    metrics/ablations/<dataset>/<ablation>/seed<k>.json, the default profile), with its self-consistency vote
-    accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, and its `setting`.
+def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: bool = False) -> pd.DataFrame:
+    """One row per committed run (metrics/distill/<student>/<teacher>/<dataset>/<method or ablation>/seed<k>.json,
+    mm.runs): the study's runs, or with `ablations` only the ablation runs. Each row has its self-consistency vote
+    accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, its student `profile`,
+    `teacher_profile`, `ablation` ("" for none), `setting`, and `predictions` (its folder of per-seed files).
 
     With params_file, only runs trained at that file's budget count: a run whose `epochs_cap` differs (or that
     predates epoch budgets) is superseded until re-run, and its path is listed in `frame.attrs["superseded"]`."""
     rows, superseded = [], []
-    pattern = "*/*/*/seed*.json" if kind == "distill" else "*/*/seed*.json"
-    for path in sorted((root / "metrics" / kind).glob(pattern)):
+    for path in sorted((root / "metrics" / "distill").glob("*/*/*/*/seed*.json")):
         metrics = json.loads(path.read_text())
-        profile = path.parts[-4] if kind == "distill" else config.DEFAULT_STUDENT
-        ablation = "" if kind == "distill" else path.parts[-2]
+        profile, teacher, dataset, label = path.parts[-5:-1]
+        ablation = "" if label in config.METHODS else label
+        if bool(ablation) != ablations:
+            continue
         if params_file is not None and metrics.get("epochs_cap") != _epochs_cap(Path(params_file), profile, ablation):
             superseded.append(str(path.relative_to(root)))
             continue
         consistency = metrics.get("self_consistency", {})
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-                    | {"profile": profile}
+                    | {"profile": profile, "teacher_profile": teacher, "ablation": ablation,
+                       "metrics_path": str(path.relative_to(root)),
+                       "predictions": str(predictions_folder(Path(), profile, teacher, dataset, label))}
                     | {f"sc.{k}": v for k, v in consistency.get("vote_accuracy", {}).items()}
                     | {f"cal.{k}": v for k, v in consistency.items() if k.startswith(("self_eval_", "aurc_"))})
     frame = pd.DataFrame(rows)
     if not frame.empty:
-        frame["setting"] = [setting(d, p) for d, p in zip(frame["dataset"], frame["profile"], strict=True)]
+        frame["setting"] = [setting(*key) for key in zip(frame["dataset"], frame["profile"], frame["teacher_profile"],
+                                                        strict=True)]
     frame.attrs["superseded"] = superseded
     return frame
 
@@ -64,9 +70,10 @@ def seeds_of(frame: pd.DataFrame, **where: str) -> set[int]:
     return {int(seed) for seed in frame.loc[mask, "seed"]}
 
 
-def setting(dataset: str, profile: str) -> str:
-    """A table column / figure panel: the dataset, with the student profile unless it is the default one."""
-    return dataset if profile == config.DEFAULT_STUDENT else f"{dataset} · {profile}"
+def setting(dataset: str, profile: str, teacher: str) -> str:
+    """A table column / figure panel: the dataset, with the student and teacher profiles unless default."""
+    return " · ".join([dataset] + [name for name, default in ((profile, config.DEFAULT_STUDENT),
+                                                              (teacher, config.DEFAULT_TEACHER)) if name != default])
 
 
 def target_classes(dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: config.DistillConfig,
@@ -93,9 +100,10 @@ def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
     return predicted, gold
 
 
-def predictions_folder(root: Path, profile: str, dataset: str, method: str) -> Path:
-    """Where a method's committed test predictions lie: seed<k>.jsonl and seed<k>.samples.jsonl per seed."""
-    return root / "predictions" / profile / dataset / method
+def predictions_folder(root: Path, profile: str, teacher: str, dataset: str, label: str) -> Path:
+    """Where a method's (or an ablation's) committed test predictions lie: seed<k>.jsonl and seed<k>.samples.jsonl
+    per seed (mm.runs)."""
+    return root / Path(Run(profile, teacher, dataset, label, 0).predictions_file).parent
 
 
 def prediction_files(folder: Path) -> dict[int, Path]:
@@ -109,7 +117,7 @@ def unanswered_rationales(frame: pd.DataFrame, root: Path = ROOT) -> pd.Series:
     scored wrong by the rationale accuracy: the student stopped, or was cut at `max_new_tokens_explain`, before its
     answer sentence. NaN for a run that generated no rationales."""
     def share(run) -> float:
-        path = predictions_folder(root, run.profile, run.dataset, run.method) / f"seed{run.seed}.jsonl"
+        path = root / run.predictions / f"seed{run.seed}.jsonl"
         rationales = [r for r in read_jsonl(path) if "explain_output" in r] if path.exists() else []
         return sum(r["explain_answer"] is None for r in rationales) / len(rationales) if rationales else float("nan")
     return pd.Series([share(run) for run in frame.itertuples()], index=frame.index, dtype=float)
@@ -129,10 +137,10 @@ def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[st
     and its test predictions (all seeds) by class, beside gold: did the student learn the task or a class?"""
     params = config.load_params(params_file)
     tables = {}
-    for profile, datasets in params.study.students.items():
+    for profile, teachers in params.study.arms.items():
         _, run, _ = config.load_run_params(params_file, student=profile)
-        for dataset in datasets:
-            cots_file = root / "data" / "teacher" / dataset / "cots.jsonl"
+        for teacher, dataset in [(t, d) for t, datasets in teachers.items() for d in datasets]:
+            cots_file = root / TeacherRun(teacher, dataset).out_dir / "cots.jsonl"
             if not tasks.get(dataset).has_options or not cots_file.exists():
                 continue
             cots = read_jsonl(cots_file)
@@ -141,12 +149,13 @@ def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[st
             targets = target_classes(dataset, rows, cots, run.distill, params.study.methods)
             counts, gold = {}, Counter()
             for method in params.study.methods:
-                predicted, test_gold = predicted_classes(predictions_folder(root, profile, dataset, method), dataset)
+                predicted, test_gold = predicted_classes(predictions_folder(root, profile, teacher, dataset, method),
+                                                         dataset)
                 counts[f"{method}: trained on"] = targets[method]
                 if predicted:
                     counts[f"{method}: predicts on test"] = predicted
                     gold = gold or test_gold  # the same test items for every method
-            tables[setting(dataset, profile)] = class_table(({"gold on test": gold} if gold else {}) | counts)
+            tables[setting(dataset, profile, teacher)] = class_table(({"gold on test": gold} if gold else {}) | counts)
     return tables
 
 
@@ -178,8 +187,7 @@ def curve_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     with the run's epoch cap and best epoch: whether each curve had flattened before the cap all methods share."""
     rows = []
     for run in frame.itertuples():
-        path = root / "metrics" / "distill" / run.profile / run.dataset / run.method / f"seed{run.seed}.json"
-        history = json.loads(path.read_text()).get("history", [])
+        history = json.loads((root / run.metrics_path).read_text()).get("history", [])
         final = history[-1].get("stage") if history else None
         rows += [{"setting": run.setting, "method": run.method, "seed": int(run.seed), "epoch": point["epoch"],
                   "valid_accuracy": point["valid_accuracy"], "epochs_cap": getattr(run, "epochs_cap", None),
@@ -217,11 +225,12 @@ def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, s
 
 
 def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict",
-                 profile: str = config.DEFAULT_STUDENT, seeds: set[int] | None = None) -> tuple[list, list, list]:
-    """Correctness of two methods (one student profile) on the same test items, pooled over the seeds both have
-    (and, given `seeds`, only those)."""
-    return paired_correctness(predictions_folder(root, profile, dataset, method),
-                              predictions_folder(root, profile, dataset, baseline), head, seeds)
+                 profile: str = config.DEFAULT_STUDENT, teacher: str = config.DEFAULT_TEACHER,
+                 seeds: set[int] | None = None) -> tuple[list, list, list]:
+    """Correctness of two methods (one student and teacher profile) on the same test items, pooled over the seeds
+    both have (and, given `seeds`, only those)."""
+    return paired_correctness(predictions_folder(root, profile, teacher, dataset, method),
+                              predictions_folder(root, profile, teacher, dataset, baseline), head, seeds)
 
 
 def paired_correctness(first: Path, second: Path, head: str = "predict",
@@ -279,10 +288,11 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     rows = []
-    for (profile, dataset, method), runs in frame.groupby(["profile", "dataset", "method"]):
+    for (profile, teacher, dataset, method), group in frame.groupby(["profile", "teacher_profile", "dataset",
+                                                                     "method"]):
         seeds, records = [], []
-        for seed in sorted(int(s) for s in runs["seed"]):
-            path = predictions_folder(root, profile, dataset, method) / f"seed{seed}.samples.jsonl"
+        for seed in sorted(int(s) for s in group["seed"]):
+            path = predictions_folder(root, profile, teacher, dataset, method) / f"seed{seed}.samples.jsonl"
             test = [r for r in read_jsonl(path) if r.get("split", "test") == "test"] if path.exists() else []
             seeds += [seed] if test else []
             records += test
@@ -297,7 +307,7 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
             ci = paired_bootstrap(selfeval.vote_correct(dataset, chosen, *first),
                                   selfeval.vote_correct(dataset, chosen, *second),
                                   groups=[r["id"] for r in chosen])
-            rows.append({"setting": setting(dataset, profile), "method": method, "comparison": comparison,
+            rows.append({"setting": setting(dataset, profile, teacher), "method": method, "comparison": comparison,
                          "seeds": ", ".join(map(str, seeds)), "test questions": ci["n"],
                          "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
     return pd.DataFrame(rows)
@@ -309,12 +319,13 @@ def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -
     bins, curves, empty = [], [], pd.DataFrame()
     if frame.empty:
         return empty, empty
-    runs = frame[frame["method"] == "mind_mirror"]
-    for profile, dataset, seed in sorted(zip(runs["profile"], runs["dataset"], runs["seed"], strict=True)):
-        path = predictions_folder(root, profile, dataset, "mind_mirror") / f"seed{seed}.samples.jsonl"
+    mirror = frame[frame["method"] == "mind_mirror"]
+    for profile, teacher, dataset, seed in sorted(zip(mirror["profile"], mirror["teacher_profile"], mirror["dataset"],
+                                                      mirror["seed"], strict=True)):
+        path = predictions_folder(root, profile, teacher, dataset, "mind_mirror") / f"seed{seed}.samples.jsonl"
         if not path.exists():
             continue
-        by_split, panel = {"valid": [], "test": []}, setting(dataset, profile)
+        by_split, panel = {"valid": [], "test": []}, setting(dataset, profile, teacher)
         for r in read_jsonl(path):
             if "p_correct" in r:
                 by_split[r.get("split", "test")].append(r)
@@ -347,15 +358,17 @@ def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.Da
 
 
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
-    """Teacher CoT accuracy (first sample, majority of N) beside the best mean student accuracy, per dataset."""
+    """Each teacher's CoT accuracy (first sample, majority of N; PaLM-540B's on the same questions) beside the mean
+    student accuracy of each method, per dataset."""
     rows = []
-    for path in sorted((root / "metrics").glob("teacher_*.json")):
+    for path in sorted((root / "metrics" / "teacher").glob("*/*.json")):
         teacher = json.loads(path.read_text())
         for key in ("first_cot_accuracy", "majority_accuracy", "palm_accuracy_same_questions"):
-            rows.append({"dataset": teacher["dataset"], "who": f"teacher: {key}", "accuracy": teacher[key]})
+            rows.append({"dataset": teacher["dataset"], "who": f"{path.parent.name}: {key}", "accuracy": teacher[key]})
     if not frame.empty:
-        means = frame.groupby(["dataset", "profile", "method"])["test_accuracy"].mean().reset_index()
-        rows += [{"dataset": d, "who": f"{p}: {m}", "accuracy": a} for d, p, m, a in means.itertuples(False)]
+        means = frame.groupby(["dataset", "profile", "teacher_profile", "method"])["test_accuracy"].mean()
+        rows += [{"dataset": d, "who": f"{p} ← {t}: {m}", "accuracy": a}
+                 for (d, p, t, m), a in means.items()]
     return pd.DataFrame(rows)
 
 
@@ -363,9 +376,10 @@ def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
 PAPER_ORDER = ("mind_mirror", "step_by_step", "distill_label", "finetune_gold")
 
 
-def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Sequence[str], root: Path = ROOT,
-                    target: str = "mind_mirror", profiles: Sequence[str] = (config.DEFAULT_STUDENT,)) -> pd.DataFrame:
-    """First minus second, per student profile, paired on test items pooled over the seeds both have in the frame,
+def bootstrap_table(frame: pd.DataFrame, methods: Sequence[str], root: Path = ROOT,
+                    target: str = "mind_mirror") -> pd.DataFrame:
+    """First minus second, per arm (student and teacher profile) and dataset in the frame, paired on test items pooled
+    over the seeds both have in the frame,
     with 95% bootstrap intervals: `target` against each other method, then the paper's ordering pair by pair, each
     with the paper's claim (first beats second) read off its interval, then every method against the base (gold
     fine-tuning, where the paper's order ends)."""
@@ -375,17 +389,19 @@ def bootstrap_table(frame: pd.DataFrame, datasets: Sequence[str], methods: Seque
     if ordered and ordered[-1] == PAPER_ORDER[-1]:
         pairs += [(m, ordered[-1]) for m in ordered[:-1] if (m, ordered[-1]) not in pairs]
     rows = []
-    for profile in profiles:
-        for dataset in datasets:
-            for first, second in pairs:
-                seeds = (seeds_of(frame, dataset=dataset, method=first, profile=profile)
-                         & seeds_of(frame, dataset=dataset, method=second, profile=profile))
-                mine, theirs, items = paired_items(root, dataset, first, second, profile=profile, seeds=seeds)
-                if mine:
-                    ci = paired_bootstrap(mine, theirs, groups=items)
-                    rows.append({"dataset": dataset, "student": profile, "comparison": f"{first} − {second}",
-                                 "seeds": ", ".join(map(str, sorted(seeds))), "test questions": ci["n"],
-                                 "difference (points)": _interval_text(ci), "paper's claim": claim_verdict(ci)})
+    arms = frame[["profile", "teacher_profile", "dataset"]].drop_duplicates() if not frame.empty else pd.DataFrame()
+    for profile, teacher, dataset in arms.itertuples(index=False):
+        for first, second in pairs:
+            where = {"dataset": dataset, "profile": profile, "teacher_profile": teacher}
+            seeds = seeds_of(frame, method=first, **where) & seeds_of(frame, method=second, **where)
+            mine, theirs, items = paired_items(root, dataset, first, second, profile=profile, teacher=teacher,
+                                               seeds=seeds)
+            if mine:
+                ci = paired_bootstrap(mine, theirs, groups=items)
+                rows.append({"dataset": dataset, "student": profile, "teacher": teacher,
+                             "comparison": f"{first} − {second}",
+                             "seeds": ", ".join(map(str, sorted(seeds))), "test questions": ci["n"],
+                             "difference (points)": _interval_text(ci), "paper's claim": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
 
@@ -393,13 +409,13 @@ def ablation_frame(root: Path = ROOT, params_file: Path | None = None) -> pd.Dat
     """Ablation runs plus, as references, the default runs they change one thing against: the same dataset, method
     and seed under params.yaml (ablation `reference` for mind_mirror, `reference:<method>` for another method), so a
     reference is trained once, not again as an ablation. params_file: only runs at its budgets (load_metrics)."""
-    ablations = load_metrics(root, "ablations", params_file)
+    ablations = load_metrics(root, params_file, ablations=True)
     if ablations.empty:
         return ablations
-    runs = load_metrics(root, "distill", params_file)
+    runs = load_metrics(root, params_file)
     reference = runs[runs["method"].isin(ablations["method"]) & runs["dataset"].isin(ablations["dataset"])
-                     & runs["seed"].isin(ablations["seed"])
-                     & (runs["profile"] == config.DEFAULT_STUDENT)] if not runs.empty else runs
+                     & runs["seed"].isin(ablations["seed"]) & (runs["profile"] == config.DEFAULT_STUDENT)
+                     & (runs["teacher_profile"] == config.DEFAULT_TEACHER)] if not runs.empty else runs
     names = [_reference_of(method) for method in reference["method"]]
     return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
 
@@ -463,8 +479,8 @@ def _ablation_differences(root: Path, dataset: str, name: str, method: str, seed
     (blank for references)."""
     if name.startswith(REFERENCE):
         return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
-    mine = root / "ablations" / "predictions" / dataset / name
-    theirs = predictions_folder(root, config.DEFAULT_STUDENT, dataset, method)
+    mine = predictions_folder(root, config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, dataset, name)
+    theirs = predictions_folder(root, config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, dataset, method)
     return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head, seeds))
             for label, head in (("predict:", "predict"), ("rationale", "explain"))}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mm import answers, config, prompts, tasks
+from mm import answers, config, prompts, runs, tasks
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
 from mm.data import load_from_config
@@ -152,10 +152,13 @@ def palm_cot(dataset: str, row: Mapping) -> str:
     return row["palm_output"].split("\n\n")[0].strip()
 
 
-def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir: Path) -> dict:
-    """Write cots.jsonl and evals.jsonl for the teacher questions of `train`; returns run facts."""
+def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir: Path,
+             cache_file: Path | None = None) -> dict:
+    """Write cots.jsonl and evals.jsonl for the teacher questions of `train` to out_dir, every completion going
+    through the cache first (the teacher stage's `cache_file`; out_dir/completions.jsonl by default); returns run
+    facts."""
     out_dir = Path(out_dir)
-    cache = CompletionCache(out_dir / "completions.jsonl")
+    cache = CompletionCache(Path(cache_file or out_dir / "completions.jsonl"))
     cached_before = len(cache)
     started = time.perf_counter()
     questions = teacher_questions(dataset, train, cfg)
@@ -273,19 +276,23 @@ def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict],
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """`python -m mm.teacher DATASET [--params FILE] [--set teacher.KEY=VALUE ...]`: the generation step of
-    notebooks/10_teacher.ipynb, e.g. to fill the completion cache in the background with `--set teacher.backend=local`.
-    """
+    """`python -m mm.teacher DATASET [--teacher PROFILE] [--params FILE] [--set teacher.KEY=VALUE ...]`: the
+    generation step of notebooks/10_teacher.ipynb, e.g. to fill a teacher's completion cache in the background with
+    `--set teacher.backend=local`. The cache is the teacher stage's own (appending is safe); cots/evals go to
+    runs/scratch/ unless --out-dir names a folder or --force writes the stage's (as `dvc repro` would)."""
     parser = argparse.ArgumentParser(prog="python -m mm.teacher", description=main.__doc__)
     parser.add_argument("dataset")
+    parser.add_argument("--teacher", default=config.DEFAULT_TEACHER, help="a profile of params.yaml's teachers:")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out-dir", help="default: data/teacher/DATASET")
+    parser.add_argument("--out-dir", help="where cots/evals go (default: runs/scratch/<teacher>-<dataset>/...)")
+    parser.add_argument("--force", action="store_true", help="write the teacher stage's committed outputs")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a params.yaml key (YAML value); repeatable")
     args = parser.parse_args(argv)
-    params = config.load_params(args.params, config.parse_overrides(args.set))
+    params = config.load_teacher_params(args.params, args.teacher, config.parse_overrides(args.set))
+    where = runs.destination(runs.TeacherRun(args.teacher, args.dataset), args.force)
     train = list(load_from_config(args.dataset, params.data)["train"])
-    run = generate(args.dataset, train, params.teacher, Path(args.out_dir or f"data/teacher/{args.dataset}"))
+    run = generate(args.dataset, train, params.teacher, Path(args.out_dir or where["out_dir"]), where["cache_file"])
     print(json.dumps(run))
     return run
 
