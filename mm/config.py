@@ -62,7 +62,7 @@ class TeacherConfig:
     max_retries: int = 8  # openai backend: retries of a failed request (429/5xx/timeouts), with backoff
     n_cots: int = 5  # CoTs sampled per question
     n_evals: int = 1  # self-evaluations per CoT
-    eval_mode: Literal["reference", "teacher"] = "reference"  # who decides correct/wrong (see mm.prompts)
+    eval_mode: Literal["reference", "gold_verdict", "teacher"] = "reference"  # who decides correct/wrong (mm.prompts)
     n_shots: int = 4  # few-shot exemplars in the CoT prompt
     temperature: float = 0.7
     top_p: float = 0.95

@@ -72,17 +72,29 @@ def verdict_line(verdict: str) -> str:
 
 
 def reference_evaluation(given: str | None, reference_cot: str | None, gold: str, correct: bool) -> str:
-    """Reference-mode evaluation text: a right reference CoT set against the given answer, then the verdict.
-
-    The verdict is decided in code (parsed answer vs gold); the text holds only real reasoning from the data.
+    """Reference-mode evaluation text, which holds more than a verdict: the given answer; a right reference CoT (another
+    right sample of the teacher, or PaLM-540B's shipped rationale) quoted as "A correct solution: ..."; the gold answer,
+    stated as "The correct answer is ..."; then the verdict decided in code (parsed answer vs gold).
     """
-    shown = "no clear final answer" if given is None else f"the answer {given}"
-    lines = [f"The given solution reaches {shown}."]
+    lines = [_given_answer_sentence(given)]
     if reference_cot:
         lines.append(f"A correct solution: {reference_cot.strip()}")
     lines.append(f"The correct answer is {gold}, so the given answer {'matches' if correct else 'does not match'} it.")
     lines.append(verdict_line("correct" if correct else "wrong"))
     return " ".join(lines)
+
+
+def gold_verdict_evaluation(given: str | None, correct: bool) -> str:
+    """Gold-verdict evaluation text: the given solution's own final answer, then the verdict decided in code against
+    gold. It states no gold answer and quotes no other solution, so the student learns the verdict and nothing else
+    of the gold data or of another model.
+    """
+    return f"{_given_answer_sentence(given)} {verdict_line('correct' if correct else 'wrong')}"
+
+
+def _given_answer_sentence(given: str | None) -> str:
+    shown = "no clear final answer" if given is None else f"the answer {given}"
+    return f"The given solution reaches {shown}."
 
 
 def self_eval_question(question: str, cot: str) -> str:

@@ -230,8 +230,8 @@ def _generate_evals(dataset, questions, cots, cfg, backend, cache) -> list[dict]
     by_question: dict[str, list[dict]] = {}
     for record in cots:
         by_question.setdefault(record["id"], []).append(record)
-    if cfg.eval_mode == "reference":
-        return [_reference_eval(dataset, row, cot, by_question[row["id"]], j, cfg)
+    if cfg.eval_mode != "teacher":
+        return [_gold_decided_eval(dataset, row, cot, by_question[row["id"]], j, cfg)
                 for row in questions for cot in by_question.get(row["id"], []) for j in range(cfg.n_evals)]
     if not getattr(backend, "judges", True):
         raise ValueError(f"teacher.eval_mode=teacher needs a backend that judges; {backend.name} writes CoTs only")
@@ -248,8 +248,9 @@ def _teacher_evals(questions, cots, js, cfg, backend, cache, desc: str, mode: st
 
 
 def _probe_verdicts(questions, cots, cfg, backend, cache) -> list[dict]:
-    """Reference mode: let the teacher judge a balanced sample of CoTs, so the report shows how well it can."""
-    if cfg.eval_mode != "reference" or not getattr(backend, "judges", True) or cfg.verdict_probe == 0:
+    """Verdicts from gold (reference, gold_verdict): let the teacher judge a balanced sample of CoTs, so the report
+    shows how well it could have judged them itself."""
+    if cfg.eval_mode == "teacher" or not getattr(backend, "judges", True) or cfg.verdict_probe == 0:
         return []
     half = cfg.verdict_probe // 2
     right = [c for c in cots if c["correct"]][:half]
@@ -264,15 +265,25 @@ def eval_record(cot: dict, j: int, text: str, eval_mode: str) -> dict:
 
 
 
-def _reference_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int, cfg) -> dict:
-    """Verdict from gold; the text sets a right reference CoT (another right sample, else PaLM's) against it."""
+def _gold_decided_eval(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int, cfg) -> dict:
+    """Evaluation j of a CoT whose verdict is decided against gold, no model asked. gold_verdict's text states the
+    CoT's own answer and the verdict only; reference's also states the gold answer and quotes a right reference CoT."""
+    if cfg.eval_mode == "gold_verdict":
+        text = prompts.gold_verdict_evaluation(cot["answer"], cot["correct"])
+    else:
+        text = prompts.reference_evaluation(cot["answer"], _reference_cot(dataset, row, cot, siblings, j),
+                                            row["answer"], cot["correct"])
+    return eval_record(cot, j, text, cfg.eval_mode)
+
+
+def _reference_cot(dataset: str, row: Mapping, cot: dict, siblings: list[dict], j: int) -> str | None:
+    """Reference mode's "correct solution": the question's other right samples, then PaLM-540B's shipped rationale
+    when it is right, taken in turn by j (one evaluation per CoT: PaLM's only where no other sample is right)."""
     references = [s["text"] for s in siblings if s["correct"] and s["k"] != cot["k"]]
     palm, task = palm_cot(dataset, row), tasks.get(dataset)
     if task.is_correct(task.parse_answer(palm, row["choices"]), row["answer"]):
         references.append(palm)
-    reference = references[j % len(references)] if references else None
-    text = prompts.reference_evaluation(cot["answer"], reference, row["answer"], cot["correct"])
-    return eval_record(cot, j, text, cfg.eval_mode)
+    return references[j % len(references)] if references else None
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

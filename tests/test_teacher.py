@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mm import config, data, prompts, tasks, teacher
+from mm import answers, config, data, methods, prompts, tasks, teacher
 from mm.cache import CompletionCache
 from mm.llm import Completion
 
@@ -47,10 +48,113 @@ def test_svamp_exemplar_cot_ends_with_an_equation_that_parses(benchmarks):
 
 
 def test_reference_evaluation_ends_with_the_verdict_decided_in_code():
-    from mm import answers
-
     text = prompts.reference_evaluation("5", "2 + 2 = 4. The answer is (2 + 2).", "4", correct=False)
     assert answers.parse_verdict(text) == "wrong" and "2 + 2 = 4" in text
+
+
+def test_gold_verdict_evaluation_states_the_given_answer_and_the_verdict_only():
+    assert prompts.gold_verdict_evaluation("5", correct=False) == (
+        "The given solution reaches the answer 5. Evaluation result: the given answer is wrong.")
+    assert answers.parse_verdict(prompts.gold_verdict_evaluation(None, correct=False)) == "wrong"
+    assert answers.parse_verdict(prompts.gold_verdict_evaluation("(b) cage", correct=True)) == "correct"
+
+
+class _ScriptedTeacher:
+    """A fake teacher with right and wrong CoTs: every third question it gets wrong in every sample, the others right
+    in its even samples only. As a judge it is lenient, calling every CoT correct."""
+
+    name = "scripted"
+
+    def __init__(self, dataset: str, questions):
+        task = tasks.get(dataset)
+        self.endings = {}  # the user turn of a question -> (right ending or None, wrong ending)
+        for i, row in enumerate(questions):
+            wrong = [o for o in task.options(row) if not task.is_correct(o, row["answer"])]
+            wrong = wrong or [f"({row['answer']} + 1)"]  # a number task: one more than gold
+            right = None if i % 3 == 0 else task.answer_sentence(row)
+            self.endings[prompts.user_turn(dataset, row["question"])] = right, f"So the answer is {wrong[0]}."
+
+    def run(self, jobs):
+        for job in jobs:
+            prompt, k = job.messages[-1]["content"], job.sampling.seed
+            if prompt.startswith("Question:"):
+                yield Completion(job.key, "Every step holds. Evaluation result: the given answer is correct.")
+                continue
+            right, wrong = self.endings[prompt]
+            yield Completion(job.key, f"Sample {k} weighs up the question. {right if right and k % 2 == 0 else wrong}")
+
+
+def _generate_scripted(monkeypatch, tmp_path, dataset: str, train, eval_mode: str, verdict_probe: int = 0):
+    """teacher.generate with the scripted teacher as its backend (the backend named in the config is never made);
+    returns the questions, CoTs and evaluations written."""
+    cfg = config.TeacherConfig(backend="openai", n_cots=3, n_questions={dataset: 24}, eval_mode=eval_mode,
+                               verdict_probe=verdict_probe)
+    monkeypatch.setattr(teacher, "make_backend", lambda _cfg, _path, name, questions: _ScriptedTeacher(name, questions))
+    teacher.generate(dataset, train, cfg, tmp_path)
+    read = lambda name: [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]  # noqa: E731
+    return teacher.teacher_questions(dataset, train, cfg), read("cots.jsonl"), read("evals.jsonl")
+
+
+GOLD_STATED, PALM_QUOTED, COT_QUOTED = "the gold answer stated", "PaLM-540B's rationale quoted", "a teacher CoT quoted"
+
+
+def _leaks(dataset: str, pair: methods.Pair, row, cots) -> set[str]:
+    """What a self-evaluation target holds beyond the verdict: the gold answer as such (or in a wrong verdict's
+    text, where the CoT did not reach it), PaLM's shipped rationale, or the text of any teacher CoT."""
+    target, found = pair.rationale, set()
+    gold_word = re.compile(rf"(?<![\w.]){re.escape(row['answer'])}(?![\w.])")
+    if "correct answer is" in target.lower() or (pair.answer == "wrong" and gold_word.search(target)):
+        found.add(GOLD_STATED)
+    palm_texts = [teacher.palm_cot(dataset, row), row["palm_rationale"].strip()]
+    if any(text and text in target for text in palm_texts):
+        found.add(PALM_QUOTED)
+    if any(cot["text"].strip() in target for cot in cots if cot["id"] == row["id"]):
+        found.add(COT_QUOTED)
+    return found
+
+
+@pytest.mark.parametrize("dataset", tasks.builtin())
+@pytest.mark.parametrize(("eval_mode", "expected"), [("gold_verdict", set()),
+                                                     ("reference", {GOLD_STATED, PALM_QUOTED, COT_QUOTED})])
+def test_mind_mirror_self_evaluation_targets_leak_gold_and_palm_only_in_reference_mode(
+        benchmarks, monkeypatch, tmp_path, dataset, eval_mode, expected):
+    train = list(benchmarks[dataset]["train"])
+    questions, cots, evals = _generate_scripted(monkeypatch, tmp_path, dataset, train, eval_mode)
+    stage = methods.build_stages("mind_mirror", dataset, questions, cots, evals, config.DistillConfig())[0]
+    assert stage.name == "self_eval" and {p.answer for p in stage.pairs} == {"correct", "wrong"}
+    by_id = {row["id"]: row for row in questions}
+    leaks = set().union(*(_leaks(dataset, pair, by_id[pair.id], cots) for pair in stage.pairs))
+    assert leaks == expected
+    assert all(e["verdict"] == ("correct" if e["cot_correct"] else "wrong") for e in evals)
+
+
+def test_teacher_mode_trains_on_the_teachers_own_verdicts(benchmarks, monkeypatch, tmp_path):
+    train = list(benchmarks["svamp"]["train"])
+    questions, cots, evals = _generate_scripted(monkeypatch, tmp_path, "svamp", train, "teacher", verdict_probe=4)
+    assert not (tmp_path / "verdict_probe.jsonl").read_text()  # the teacher judges every CoT: nothing to probe
+    assert {e["eval_mode"] for e in evals} == {"teacher"} and len(evals) == len(cots)
+    assert {e["verdict"] for e in evals} == {"correct"} and not all(e["cot_correct"] for e in evals)
+    stage = methods.build_stages("mind_mirror", "svamp", questions, cots, evals, config.DistillConfig())[0]
+    assert {(p.answer, p.rationale) for p in stage.pairs} == {
+        ("correct", "Every step holds. Evaluation result: the given answer is correct.")}
+
+
+def test_teacher_mode_refuses_a_backend_that_cannot_judge(benchmarks, tmp_path):
+    cfg = config.TeacherConfig(backend="palm", eval_mode="teacher", n_cots=1, n_questions={"svamp": 2})
+    with pytest.raises(ValueError, match="needs a backend that judges"):
+        teacher.generate("svamp", list(benchmarks["svamp"]["train"]), cfg, tmp_path)
+
+
+@pytest.mark.parametrize("dataset", tasks.builtin())
+def test_committed_teacher_outputs_replay_byte_for_byte_under_their_own_eval_mode(root, tmp_path, dataset):
+    committed = root / "data" / "teacher" / dataset
+    (tmp_path / "completions.jsonl").write_bytes((committed / "completions.jsonl").read_bytes())
+    params = config.load_params()
+    eval_mode = json.loads((committed / "evals.jsonl").read_text().split("\n", 1)[0])["eval_mode"]
+    cfg = dataclasses.replace(params.teacher, backend="replay", eval_mode=eval_mode)
+    teacher.generate(dataset, list(data.load_from_config(dataset, params.data)["train"]), cfg, tmp_path)
+    for name in ("cots.jsonl", "evals.jsonl", "verdict_probe.jsonl"):
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
 
 
 def test_replay_miss_names_the_missing_keys(tmp_path, benchmarks):
