@@ -345,7 +345,7 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         try:
             _build(TeacherConfig, {**dataclasses.asdict(params.teacher), **overlay}, f"teachers.{name}")
         except ParamsError as err:
-            raise ParamsError(f"{source}: {err}") from None
+            raise ParamsError(f"{source}: teachers.{name}: {err}") from None
     tasks.register(params.tasks)
     known = tasks.names()
     study = params.study

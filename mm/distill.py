@@ -199,13 +199,13 @@ def write_outputs(metrics: Mapping, predictions: Sequence[Mapping], samples: Seq
 
 
 def run_stage(run_id: runs.Run, params_file: str | Path = config.PARAMS, overrides: Sequence[str] = (),
-              force: bool = False) -> tuple[dict, list[dict], list[dict]]:
+              force: bool = False, into: str | Path | None = None) -> tuple[dict, list[dict], list[dict]]:
     """What one distill stage runs, for the notebook and `python -m mm.distill` alike: the params of its student
     profile (and ablation, and `section.key=value` overrides), the run, and its outputs written where
-    `runs.destination` says: the stage's files under DVC (or with `force`), a scratch copy by hand."""
+    `runs.destination` says: the stage's files under DVC (or with `force`), by hand under `into` or runs/scratch/."""
     ablation_method, params, applied = config.load_run_params(params_file, run_id.student, run_id.ablation,
                                                               config.parse_overrides(list(overrides)))
-    where = runs.destination(run_id, force)
+    where = runs.destination(run_id, force, into)
     metrics, predictions, samples = run(run_id.dataset, ablation_method or run_id.method, run_id.seed, params,
                                         where["out_dir"], run_id.teacher_dir)
     if not metrics:  # another process than the main one
@@ -219,8 +219,9 @@ def run_stage(run_id: runs.Run, params_file: str | Path = config.PARAMS, overrid
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """`python -m mm.distill --dataset svamp --method mind_mirror --seed 0 [--student P] [--teacher T] [--ablation A]
-    [--params F] [--set section.key=value ...] [--force]`: one run as its DVC stage runs it, its outputs in
-    runs/scratch/<run>/ (the stage's own files with --force). Under `accelerate launch` it runs once per process."""
+    [--params F] [--set section.key=value ...] [--into DIR | --force]`: one run as its DVC stage runs it, its files
+    under DIR or runs/scratch/<run>/ (the stage's own, committed files with --force). Under `accelerate launch` it
+    runs once per process."""
     parser = argparse.ArgumentParser(prog="python -m mm.distill", description=main.__doc__)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--method", default="mind_mirror", choices=config.METHODS)
@@ -231,10 +232,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                                        "--method)")
     parser.add_argument("--params", default=str(config.PARAMS))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--into", help="folder for the run's files (default: runs/scratch/<run>/)")
     parser.add_argument("--force", action="store_true", help="write the DVC stage's committed outputs")
     args = parser.parse_args(argv)
     run_id = runs.Run(args.student, args.teacher, args.dataset, args.method, args.seed, args.ablation)
-    metrics, _, _ = run_stage(run_id, args.params, args.set, args.force)
+    metrics, _, _ = run_stage(run_id, args.params, args.set, args.force, args.into)
     if metrics:
         print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=1))
     return metrics

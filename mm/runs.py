@@ -45,8 +45,7 @@ class TeacherRun:
 
     @property
     def cache_file(self) -> str:
-        """Every completion the teacher model returned, by key: appending is always safe, so by-hand generation
-        fills it too (README: Compute plan), and a replay reads only it."""
+        """Every completion the teacher model returned, by key: generation resumes from it, a replay reads only it."""
         return f"data/completions/{self.teacher}/{self.dataset}.jsonl"
 
     @property
@@ -58,10 +57,10 @@ class TeacherRun:
         return f"runs/teacher/{self.teacher}/{self.dataset}.ipynb"
 
     def files(self, root: str = "") -> dict[str, str]:
-        """Its cots/evals folder, metrics and executed notebook, under `root` if given; the cache is always shared."""
+        """Its cots/evals folder, completion cache, metrics and executed notebook, under `root` if given."""
         prefix = f"{root}/" if root else ""
-        return {"out_dir": prefix + self.out_dir, "metrics_file": prefix + self.metrics_file,
-                "notebook": prefix + self.notebook, "cache_file": self.cache_file}
+        return {"out_dir": prefix + self.out_dir, "cache_file": prefix + self.cache_file,
+                "metrics_file": prefix + self.metrics_file, "notebook": prefix + self.notebook}
 
 
 @dataclass(frozen=True)
@@ -161,11 +160,13 @@ def by_hand(run: Run | TeacherRun, force: bool = False) -> bool:
     return not force and os.environ.get("DVC_STAGE", "").split(":")[-1] != run.stage
 
 
-def destination(run: Run | TeacherRun, force: bool = False) -> dict[str, str]:
-    """Where this process writes the run: its committed paths when DVC runs its stage (or `force`), else a scratch
-    copy of the same layout under runs/scratch/<name>/, so a run by hand (JupyterLab, papermill, the CLI) never
-    overwrites the study. A teacher's completion cache is shared: by hand it grows, it is never rewritten."""
-    return run.files(f"{SCRATCH}/{run.name}" if by_hand(run, force) else "")
+def destination(run: Run | TeacherRun, force: bool = False, into: str | None = None) -> dict[str, str]:
+    """Where this process writes the run: its committed paths when DVC runs its stage (or `force`), else the same
+    layout under `into` or runs/scratch/<name>/, so a run by hand (JupyterLab, papermill, the CLI) never overwrites
+    the study (a teacher run by hand starts from a copy of the committed cache: `teacher.generate`)."""
+    if not by_hand(run, force):
+        return run.files()
+    return run.files(str(into) if into else f"{SCRATCH}/{run.name}")
 
 
 def runs_yaml(study: config.StudyConfig) -> str:
@@ -184,7 +185,7 @@ def runs_yaml(study: config.StudyConfig) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m mm.runs [--params RECIPE]` writes runs.yaml from params.yaml (or a recipe laid over it, whose study
-    then runs under `dvc exp run`); `--check` fails if it is not current; `--list` prints every run's stage and files."""
+    then runs under `dvc exp run`); `--check` fails if it is not current; `--list` prints each run's stage and files."""
     argv = sys.argv[1:] if argv is None else list(argv)
     recipe = argv[argv.index("--params") + 1] if "--params" in argv else config.PARAMS
     study = config.load_params(recipe).study

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from mm import answers, config, prompts, runs, tasks
+from mm import ROOT, answers, config, prompts, runs, tasks
 from mm.cache import CompletionCache
 from mm.config import TeacherConfig
 from mm.data import load_from_config
@@ -153,12 +154,16 @@ def palm_cot(dataset: str, row: Mapping) -> str:
 
 
 def generate(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, out_dir: Path,
-             cache_file: Path | None = None) -> dict:
+             cache_file: Path | None = None, seed_cache: Path | None = None) -> dict:
     """Write cots.jsonl and evals.jsonl for the teacher questions of `train` to out_dir, every completion going
-    through the cache first (the teacher stage's `cache_file`; out_dir/completions.jsonl by default); returns run
-    facts."""
+    through the cache first (`cache_file`, out_dir/completions.jsonl by default; a new one starts as a copy of
+    `seed_cache`, the committed cache, so a run by hand replays and resumes without touching it); returns run facts."""
     out_dir = Path(out_dir)
-    cache = CompletionCache(Path(cache_file or out_dir / "completions.jsonl"))
+    cache_file = Path(cache_file or out_dir / "completions.jsonl")
+    if seed_cache is not None and Path(seed_cache).exists() and not cache_file.exists():
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seed_cache, cache_file)
+    cache = CompletionCache(cache_file)
     cached_before = len(cache)
     started = time.perf_counter()
     questions = teacher_questions(dataset, train, cfg)
@@ -289,21 +294,23 @@ def _reference_cot(dataset: str, row: Mapping, cot: dict, siblings: list[dict], 
 def main(argv: Sequence[str] | None = None) -> dict:
     """`python -m mm.teacher DATASET [--teacher PROFILE] [--params FILE] [--set teacher.KEY=VALUE ...]`: the
     generation step of notebooks/10_teacher.ipynb, e.g. to fill a teacher's completion cache in the background with
-    `--set teacher.backend=local`. The cache is the teacher stage's own (appending is safe); cots/evals go to
-    runs/scratch/ unless --out-dir names a folder or --force writes the stage's (as `dvc repro` would)."""
+    `--set teacher.backend=local --force`. Its files (cache, cots, evals) go under --into or runs/scratch/, the cache
+    starting as a copy of the committed one; --force writes the teacher stage's own files, as `dvc repro` would."""
     parser = argparse.ArgumentParser(prog="python -m mm.teacher", description=main.__doc__)
     parser.add_argument("dataset")
     parser.add_argument("--teacher", default=config.DEFAULT_TEACHER, help="a profile of params.yaml's teachers:")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out-dir", help="where cots/evals go (default: runs/scratch/<teacher>-<dataset>/...)")
-    parser.add_argument("--force", action="store_true", help="write the teacher stage's committed outputs")
+    parser.add_argument("--into", help="folder for the run's files (default: runs/scratch/<teacher>-<dataset>/)")
+    parser.add_argument("--force", action="store_true", help="write the teacher stage's committed files")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a params.yaml key (YAML value); repeatable")
     args = parser.parse_args(argv)
     params = config.load_teacher_params(args.params, args.teacher, config.parse_overrides(args.set))
-    where = runs.destination(runs.TeacherRun(args.teacher, args.dataset), args.force)
+    pool = runs.TeacherRun(args.teacher, args.dataset)
+    where = runs.destination(pool, args.force, args.into)
     train = list(load_from_config(args.dataset, params.data)["train"])
-    run = generate(args.dataset, train, params.teacher, Path(args.out_dir or where["out_dir"]), where["cache_file"])
+    run = generate(args.dataset, train, params.teacher, Path(where["out_dir"]), Path(where["cache_file"]),
+                   seed_cache=ROOT / pool.cache_file)
     print(json.dumps(run))
     return run
 

@@ -3,9 +3,10 @@ import dataclasses
 import pytest
 import yaml
 
-from mm import ROOT, config, tasks
+from mm import config, tasks
 
 STUDY = dataclasses.asdict(config.load_params().study)  # params.yaml's: the study section has no defaults
+PROFILES = {name: getattr(config.load_params(), name) for name in ("students", "teachers")}  # which the study names
 
 
 def test_default_params_file_loads():
@@ -26,9 +27,12 @@ def test_default_params_file_loads():
         ({"teacher": {"backend": "gpt"}}, "teacher.backend"),
         ({"teacher": {"n_questions": {"gsm8k": 10}}}, "teacher.n_questions.gsm8k"),
         ({"study": STUDY | {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
-        ({"study": STUDY | {"students": ["smollm2"]}}, "study.students"),  # profile -> datasets, not a list
-        ({"study": STUDY | {"students": {"smollm2": ["svamp", "mnli"]}}}, "study.students.smollm2"),
-        ({"study": STUDY | {"students": {"tiny": ["svamp"]}}}, "study.students"),  # no such profile
+        ({"study": STUDY | {"arms": ["smollm2"]}}, "study.arms"),  # profile -> teacher -> datasets, not a list
+        ({"study": STUDY | {"arms": {"smollm2": {"qwen0_5b": ["mnli"]}}}}, "study.arms.smollm2.qwen0_5b"),
+        ({"study": STUDY | {"arms": {"tiny": {"qwen0_5b": ["svamp"]}}}}, "study.arms.tiny"),  # no such profile
+        ({"study": STUDY | {"arms": {"smollm2": {"gpt": ["svamp"]}}}}, "study.arms.smollm2"),  # no such teacher
+        ({"study": STUDY | {"teachers": {"gpt": ["svamp"]}}}, "study.teachers.gpt"),
+        ({"teachers": {"qwen0_5b": {}, "big": {"n_cots": 0}}}, "teachers.big"),
         ({"study": STUDY | {"ablations": ["cots2"]}}, "study.ablations"),  # not in ablations/ablations.yaml
         ({"study": {key: value for key, value in STUDY.items() if key != "seeds"}}, "study.seeds"),  # no default
         ({"data": {"n_train": 0}}, "data.n_train"),
@@ -37,7 +41,7 @@ def test_default_params_file_loads():
 )
 def test_bad_params_fail_naming_the_key(raw, key):
     with pytest.raises(config.ParamsError, match=key.replace(".", r"\.")):
-        config.parse_params({"study": STUDY} | raw, source="test.yaml")
+        config.parse_params({"study": STUDY, **PROFILES} | raw, source="test.yaml")
 
 
 def test_error_names_the_source_file(tmp_path):
@@ -48,7 +52,7 @@ def test_error_names_the_source_file(tmp_path):
 
 
 def test_optional_and_float_accept_valid_values():
-    params = config.parse_params({"data": {"n_train": None}, "study": STUDY,
+    params = config.parse_params({"data": {"n_train": None}, "study": STUDY, **PROFILES,
                                   "teacher": {"temperature": 1, "n_questions": {"cqa": 3}}})
     assert params.teacher.temperature == 1
     assert params.teacher.n_questions == {"cqa": 3}
@@ -76,10 +80,10 @@ def test_overrides_are_checked_like_the_file():
 
 def test_defaults_are_the_default_profile_and_every_key_is_in_params_yaml(root):
     """One source of defaults: a key missing from a recipe means params.yaml's value, and `-S key=value` finds it."""
-    defaults = config.Params(study=config.StudyConfig(**STUDY))
+    defaults = config.Params(study=config.StudyConfig(**STUDY), **PROFILES)  # the study and its profiles: no defaults
     assert config.load_params() == defaults
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    sections = [s.name for s in dataclasses.fields(defaults) if s.name not in ("tasks", "students")]  # name -> dict
+    sections = [s.name for s in dataclasses.fields(defaults) if s.name not in ("tasks", "students", "teachers")]
     missing = [f"{name}.{f.name}" for name in sections
                for f in dataclasses.fields(getattr(defaults, name)) if f.name not in raw[name]]
     assert missing == [] and raw["tasks"] == {}
@@ -117,12 +121,3 @@ def test_dvc_applying_the_set_arguments_gives_the_recipes_params(recipe, tmp_pat
     copy.write_text((root / "params.yaml").read_text())
     apply_overrides(str(copy), [a for a in config.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
     assert config.load_params(copy) == config.load_params(recipe)  # DVC writes 5e-05 for 5.0e-5: still a float
-
-
-def test_every_profile_of_study_students_has_its_distill_stage_in_params_and_every_recipe():
-    """dvc.yaml's distill-<profile> stages read study.students.<profile>: a recipe that drops one breaks the DAG."""
-    stages = {name.removeprefix("distill-") for name in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-              if name.startswith("distill-")}
-    assert stages == {config.DEFAULT_STUDENT, "qwen_lora"}
-    for path in [config.PARAMS, *sorted((ROOT / "recipes").glob("*.yaml"))]:
-        assert set(config.load_params(path).study.students) == stages, path

@@ -1,13 +1,14 @@
 import dataclasses
 import json
 import shutil
+import subprocess
 import sys
 
 import pytest
 import safetensors.torch
 import torch
 
-from mm import collate, config, data, decode, distill, files, methods, student, train
+from mm import collate, config, data, decode, distill, files, methods, runs, student, train
 from mm.config import DistillConfig, StudentConfig
 
 TINY = {"seq2seq": StudentConfig(kind="seq2seq", name="t5-v1_1-tiny", vocab_size=300),
@@ -374,13 +375,20 @@ def test_choice_task_is_selected_and_scored_by_likelihood_on_a_balanced_valid_se
 
 
 @pytest.mark.slow
-def test_the_command_line_runs_what_the_stage_runs(tmp_path, smoke_params):
-    paths = {name: str(tmp_path / name) for name in ("out_dir", "metrics_file", "predictions_file", "samples_file")}
-    args = ["--dataset", "svamp", "--method", "finetune_gold", "--params", str(smoke_params), "--set",
-            "distill.n_test=5"] + [arg for name, path in paths.items() for arg in (f"--{name.replace('_', '-')}", path)]
-    metrics = distill.main(args)
-    written = json.loads((tmp_path / "metrics_file").read_text())
+def test_the_command_line_runs_what_the_stage_runs_without_touching_the_study(tmp_path, smoke_params, root):
+    """By hand (no DVC stage, no --force) a run writes under --into, or runs/scratch/: git status stays as it was."""
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
+    common = ["--dataset", "svamp", "--method", "finetune_gold", "--params", str(smoke_params), "--set",
+              "distill.n_test=5"]
+    metrics = distill.main(common + ["--into", str(tmp_path)])
+    run = runs.Run("smollm2", "qwen0_5b", "svamp", "finetune_gold", 0)
+    written = json.loads((tmp_path / run.metrics_file).read_text())
     assert written["n_test"] == metrics["n_test"] == 5 and written["profile"] == "smollm2"
     assert written["overrides"] == {"distill": {"n_test": 5}}
-    assert distill.stage_paths("svamp", "finetune_gold", 0)["metrics_file"] == (
-        "metrics/distill/smollm2/svamp/finetune_gold/seed0.json")
+    scratch = root / runs.SCRATCH / run.name
+    try:
+        distill.main(common + ["--set", "distill.n_test=2"])
+        assert json.loads((scratch / run.metrics_file).read_text())["n_test"] == 2
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout == before

@@ -12,8 +12,8 @@ import pytest
 
 from mm import ROOT, config
 
-STAGE = "distill-smollm2@svamp-finetune_gold-0"
-METRICS = "metrics/distill/smollm2/svamp/finetune_gold/seed0.json"
+STAGE = "distill@smollm2-qwen0_5b-svamp-finetune_gold-0"
+METRICS = "metrics/distill/smollm2/qwen0_5b/svamp/finetune_gold/seed0.json"
 READS = ("data", "student", "distill", "evaluate")  # the params sections the distill stage reads (dvc.yaml)
 
 
