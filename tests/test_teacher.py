@@ -14,7 +14,6 @@ import pytest
 from mm import ROOT, config, data, prompts, tasks, teacher
 from mm.cache import CompletionCache
 from mm.data import load_from_config
-from mm.llm import Completion
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +62,6 @@ def test_replay_miss_names_the_missing_keys(tmp_path, benchmarks):
     first = teacher.teacher_questions("svamp", train, cfg)[0]
     key = teacher.make_job(cfg, prompts.cot_messages("svamp", first["question"], shots), 0).key
     assert "4 completion(s) missing" in str(err.value) and key in str(err.value)
-
-
-def test_cache_skips_a_torn_last_line_and_appends_after_it(tmp_path):
-    cache = CompletionCache(tmp_path / "c.jsonl")
-    cache.put(Completion(key="a", text="one"))
-    with (tmp_path / "c.jsonl").open("a") as handle:
-        handle.write('{"key": "b", "te')  # killed mid-write
-    reopened = CompletionCache(tmp_path / "c.jsonl")
-    assert reopened.bad_lines == [2] and "a" in reopened and "b" not in reopened
-    reopened.put(Completion(key="b", text="two"))
-    again = CompletionCache(tmp_path / "c.jsonl")
-    assert again.get("b").text == "two" and len(again) == 2
 
 
 class _EchoServer(ThreadingHTTPServer):
