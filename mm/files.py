@@ -26,16 +26,25 @@ class DataError(ValueError):
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl or .jsonl.gz file; a malformed line raises DataError naming file and line."""
+    return [row for _, row in numbered_jsonl(path)]
+
+
+def numbered_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of each non-blank line, so that checks of a row can name its line; a line that is not a
+    JSON object in UTF-8 raises DataError naming file and line."""
     opener = gzip.open if path.suffix == ".gz" else open
     rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
+    with opener(path, "rb") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{lineno}: malformed JSON line ({err.msg})") from None
+                row = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise DataError(f"{path}:{lineno}: malformed JSON line ({err})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: not a JSON object")
+            rows.append((lineno, row))
     return rows
 
 

@@ -19,6 +19,7 @@ RETRY_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 
 
 FATAL_STATUS = frozenset({401, 403, 404})  # a bad key, base_url or model: every other request would fail too
+UNREACHABLE_RETRIES = 1  # refused or unresolvable: one retry in case the server is restarting, then stop
 
 
 class OpenAIBackendError(RuntimeError):
@@ -39,6 +40,10 @@ class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class _Unreachable(_Retryable):
+    """No server at base_url (connection refused, unknown host): a backoff schedule would only delay the error."""
 
 
 class _Stopped(Exception):
@@ -77,10 +82,11 @@ class OpenAIBackend:
 
     `timeout` is how long one request may wait for its answer, queueing included: a busy single-slot server
     (llama.cpp's) answers requests in turn, and a client that gives up early makes it compute abandoned work.
-    Retries (exponential backoff, full jitter, Retry-After honoured) on 408/409/429/5xx, timeouts, connection errors
+    Retries (exponential backoff, full jitter, Retry-After honoured) on 408/409/429/5xx, timeouts, dropped connections
     and malformed bodies; `max_retries` retries after the first attempt. Other 4xx fail that job at once. A job that
     fails does not stop the others: every other job is still sent and yielded (so the caller caches it), then
-    OpenAIBackendError names the failures. Only 401/403/404 (bad key, base_url or model) stop sending at once.
+    OpenAIBackendError names the failures. Only 401/403/404 (bad key, base_url or model) and a base_url where no
+    server answers (refused or unknown host, after UNREACHABLE_RETRIES short retries) stop sending at once.
     """
 
     name = "openai"
@@ -120,8 +126,10 @@ class OpenAIBackend:
         try:
             response = client.post(f"{self.base_url}/chat/completions", json=self._payload(job))
         except httpx.UnsupportedProtocol as e:
-            raise OpenAIBackendError(self._scrub(f"job {job.key}: bad base_url {self.base_url!r}: {e}")) from None
-        except httpx.RequestError as e:  # timeouts, connection errors, decoding errors
+            raise _Fatal(self._scrub(f"bad teacher.base_url={self.base_url!r}: {e}")) from None
+        except httpx.ConnectError as e:  # refused, unknown host (a connect *timeout* is retried like any timeout)
+            raise _Unreachable(f"{type(e).__name__}: {e}") from None
+        except httpx.RequestError as e:  # timeouts, dropped connections, decoding errors
             raise _Retryable(type(e).__name__) from None
         status = response.status_code
         if status in RETRY_STATUS or status >= 500:
@@ -144,12 +152,16 @@ class OpenAIBackend:
 
     def _complete(self, client: httpx.Client, job: Job, stop: threading.Event) -> Completion:
         start = time.monotonic()
+        unreachable = 0
         for attempt in range(self.max_retries + 1):
             if stop.is_set():
                 raise _Stopped
             try:
                 text, prompt_tokens, completion_tokens, finish = self._attempt(client, job)
             except _Retryable as e:
+                unreachable += isinstance(e, _Unreachable)
+                if unreachable > UNREACHABLE_RETRIES:
+                    raise _Fatal(self._scrub(f"cannot connect to teacher.base_url={self.base_url!r}: {e}")) from None
                 if attempt == self.max_retries:
                     msg = f"job {job.key}: gave up after {attempt + 1} attempts; last failure: {e}"
                     raise OpenAIBackendError(msg) from None

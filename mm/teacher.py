@@ -85,9 +85,10 @@ def make_backend(cfg: TeacherConfig, cache_path: Path, dataset: str = "", questi
 
 
 def source_of(cfg: TeacherConfig) -> str:
-    """Which generator a cache key refers to: replay looks up what `replay_of` generated."""
-    backend = cfg.replay_of if cfg.backend == "replay" else cfg.backend
-    return f"openai@{cfg.base_url}" if backend == "openai" else backend
+    """Which generator a cache key refers to: replay looks up what `replay_of` generated. Not the openai base_url:
+    the same server under another port or host name must not regenerate the cache (the model name tells teachers
+    apart)."""
+    return cfg.replay_of if cfg.backend == "replay" else cfg.backend
 
 
 def teacher_name(cfg: TeacherConfig) -> str:

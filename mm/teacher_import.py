@@ -8,7 +8,8 @@ Two formats:
 - `jsonl`: one CoT per line, {"id", "rationale"[, "answer"][, "evaluation"]}; `id` is the train row's id, the
   answer (when given) is parsed as the predict head's would be, else from the rationale.
 
-Run: `python -m mm.teacher_import DATASET FILE --format tot|jsonl [--teacher NAME] [--out-dir DIR]`.
+Run: `python -m mm.teacher_import DATASET FILE --format tot|jsonl [--teacher NAME] [--out-dir DIR] [--force]`; an
+existing pool in the output folder is replaced only with --force. An error in an item or line names file and line.
 """
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mm import tasks
 from mm.config import DataConfig
 from mm.data import load_from_config
-from mm.files import DataError, read_jsonl, write_jsonl
+from mm.files import DataError, numbered_jsonl, write_jsonl
 from mm.teacher import cot_record, eval_record
 
 FORMATS = ("tot", "jsonl")
+_BLANK = re.compile(r"[ \t\n\r]*")  # JSON whitespace
 
 
 def _normal(text: str) -> str:
@@ -43,36 +46,84 @@ def tot_question(x: str) -> str:
         return body[match.end():].strip().strip('"')
 
 
-def from_tot(dataset: str, train: Sequence[Mapping], items: Sequence[Mapping], teacher: str
+def tot_items(path: Path) -> list[tuple[str, Any]]:
+    """The items of a ToT file (a JSON array), each with 'file:line' where it starts, for messages about it."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+        items = json.loads(text)
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: not a JSON array of ToT items ({err.msg})") from None
+    if not isinstance(items, list):
+        raise DataError(f"{path}:1: not a JSON array of ToT items")
+    decoder, located, pos = json.JSONDecoder(), [], text.index("[") + 1
+    line, counted = 1, 0
+    for item in items:  # the text is valid JSON: skip blanks to the item, then past the item and its comma
+        pos = _BLANK.match(text, pos).end()
+        line += text.count("\n", counted, pos)
+        counted = pos
+        located.append((f"{path}:{line}", item))
+        pos = _BLANK.match(text, decoder.raw_decode(text, pos)[1]).end() + 1
+    return located
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _tot_step(where: str, item: Any) -> tuple[str, list[str], list[list[str]]]:
+    """(question, CoTs, evaluations of each CoT) of one ToT item, checked: a string of CoTs must not be read as one
+    CoT per character, nor a short list of evaluations silently drop CoTs."""
+    steps = item.get("steps") if isinstance(item, Mapping) else None
+    if not (isinstance(steps, list) and steps and isinstance(steps[0], Mapping)):
+        raise DataError(f"{where}: a ToT item needs a 'steps' list of objects")
+    step = steps[0]
+    x, cots = step.get("x"), step.get("new_ys")
+    if not isinstance(x, str):
+        raise DataError(f"{where}: 'x' must be the question text, got {type(x).__name__}")
+    if not _texts(cots):
+        raise DataError(f"{where}: 'new_ys' must be a list of CoT texts, got {type(cots).__name__}")
+    judged = step.get("value_outputs_list") or [[] for _ in cots]
+    if not (isinstance(judged, list) and all(_texts(e) for e in judged)):
+        raise DataError(f"{where}: 'value_outputs_list' must hold a list of evaluation texts per CoT")
+    if len(judged) != len(cots):
+        raise DataError(f"{where}: 'value_outputs_list' has {len(judged)} lists for {len(cots)} CoTs in 'new_ys'")
+    return tot_question(x), cots, judged
+
+
+def from_tot(dataset: str, train: Sequence[Mapping], items: Sequence[tuple[str, Any]], teacher: str
              ) -> tuple[list[dict], list[dict], list[str]]:
-    """CoT and evaluation records of the ToT items whose question is a train row; the unmatched questions."""
+    """CoT and evaluation records of the ToT items (each with 'file:line') whose question is a train row; the
+    unmatched questions."""
     by_text = {_normal(row["question"]): row for row in train}
     cots, evals, unmatched = [], [], []
-    for n, item in enumerate(items):
-        if not isinstance(item, Mapping) or not item.get("steps"):
-            raise DataError(f"ToT item {n}: no 'steps' list")
-        step = item["steps"][0]
-        question = tot_question(step.get("x", ""))
+    for where, item in items:
+        question, new_ys, judged = _tot_step(where, item)
         row = by_text.get(_normal(question))
         if row is None:
             unmatched.append(question)
             continue
-        judged = step.get("value_outputs_list") or [[] for _ in step["new_ys"]]
-        for k, (text, evaluations) in enumerate(zip(step["new_ys"], judged, strict=True)):
+        for k, (text, evaluations) in enumerate(zip(new_ys, judged, strict=True)):
             cot = cot_record(dataset, row, k, text.strip(), teacher, "teacher")
             cots.append(cot)
             evals += [eval_record(cot, j, e.strip(), "teacher") for j, e in enumerate(evaluations)]
     return cots, evals, unmatched
 
 
-def from_jsonl(dataset: str, train: Sequence[Mapping], lines: Sequence[Mapping], teacher: str
+def from_jsonl(dataset: str, train: Sequence[Mapping], lines: Sequence[tuple[str, Mapping]], teacher: str
                ) -> tuple[list[dict], list[dict], list[str]]:
-    """CoT (and evaluation) records of JSONL lines {id, rationale[, answer][, evaluation]}; the unmatched ids."""
+    """CoT (and evaluation) records of JSONL lines {id, rationale[, answer][, evaluation]}, each with 'file:line';
+    the unmatched ids."""
     by_id = {row["id"]: row for row in train}
     cots, evals, unmatched, seen = [], [], [], {}
-    for n, line in enumerate(lines, start=1):
+    for where, line in lines:
         if "id" not in line or "rationale" not in line:
-            raise DataError(f"line {n}: needs 'id' and 'rationale', has {sorted(line)}")
+            raise DataError(f"{where}: needs 'id' and 'rationale', has {sorted(line)}")
+        if not isinstance(line["rationale"], str) or not isinstance(line.get("evaluation") or "", str):
+            raise DataError(f"{where}: 'rationale' and 'evaluation' must be texts")
         row = by_id.get(str(line["id"]))
         if row is None:
             unmatched.append(str(line["id"]))
@@ -81,32 +132,33 @@ def from_jsonl(dataset: str, train: Sequence[Mapping], lines: Sequence[Mapping],
         answer = None
         if line.get("answer") is not None:
             answer = tasks.get(dataset).parse_answer(f"The answer is {line['answer']}", row["choices"])
-        cot = cot_record(dataset, row, k, str(line["rationale"]).strip(), teacher, "teacher", answer=answer)
+        cot = cot_record(dataset, row, k, line["rationale"].strip(), teacher, "teacher", answer=answer)
         cots.append(cot)
         if line.get("evaluation"):
-            evals.append(eval_record(cot, 0, str(line["evaluation"]).strip(), "teacher"))
+            evals.append(eval_record(cot, 0, line["evaluation"].strip(), "teacher"))
     return cots, evals, unmatched
 
 
 def import_outputs(dataset: str, path: Path, fmt: str, out_dir: Path, teacher: str,
-                   data_cfg: DataConfig | None = None) -> dict:
-    """Write cots.jsonl and evals.jsonl from a file of outside teacher outputs; returns what parsed and matched."""
+                   data_cfg: DataConfig | None = None, force: bool = False) -> dict:
+    """Write cots.jsonl and evals.jsonl from a file of outside teacher outputs; returns what parsed and matched.
+    A pool already in `out_dir` (a generated one costs hours) is replaced only with `force`."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    path = Path(path)
+    path, out_dir = Path(path), Path(out_dir)
+    pool = [p for p in (out_dir / "cots.jsonl", out_dir / "evals.jsonl") if p.exists() and p.stat().st_size > 0]
+    if pool and not force:
+        raise FileExistsError(f"{pool[0]} already holds a teacher pool; --force (force=True) replaces it")
     train = list(load_from_config(dataset, data_cfg or DataConfig())["train"])
     if fmt == "tot":
-        try:
-            items = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: not a JSON array of ToT items ({err.msg}, line {err.lineno})") from None
-        cots, evals, unmatched = from_tot(dataset, train, items, teacher)
+        cots, evals, unmatched = from_tot(dataset, train, tot_items(path), teacher)
     else:
-        cots, evals, unmatched = from_jsonl(dataset, train, read_jsonl(path), teacher)
+        lines = [(f"{path}:{n}", line) for n, line in numbered_jsonl(path)]
+        cots, evals, unmatched = from_jsonl(dataset, train, lines, teacher)
     if not cots:
         raise DataError(f"{path}: no {dataset} train question matched ({len(unmatched)} unmatched)")
-    write_jsonl(Path(out_dir) / "cots.jsonl", cots)
-    write_jsonl(Path(out_dir) / "evals.jsonl", evals)
+    write_jsonl(out_dir / "cots.jsonl", cots)
+    write_jsonl(out_dir / "evals.jsonl", evals)
     return {
         "questions": len({c["id"] for c in cots}), "unmatched": len(unmatched), "unmatched_examples": unmatched[:3],
         "cots": len(cots), "cots_parsed": sum(c["parsed"] for c in cots),
@@ -124,9 +176,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--format", choices=FORMATS, required=True)
     parser.add_argument("--teacher", default="imported", help="name recorded as the CoTs' teacher")
     parser.add_argument("--out-dir", type=Path, help="default: data/teacher/DATASET")
+    parser.add_argument("--force", action="store_true", help="replace the pool already in the output folder")
     args = parser.parse_args(argv)
     report = import_outputs(args.dataset, args.file, args.format, args.out_dir or Path("data/teacher") / args.dataset,
-                            args.teacher)
+                            args.teacher, force=args.force)
     print(json.dumps(report, indent=1))
     return report
 

@@ -1,10 +1,12 @@
 """Answer and verdict parsing on real PaLM outputs and model-style text; scoring; PaLM test accuracies."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mm import tasks
-from mm.answers import parse_equation, parse_verdict
+from mm.answers import answer_clause, parse_equation, parse_verdict
 from mm.arith import EquationError, evaluate_equation, format_number
 from mm.data import load_benchmark
 
@@ -369,6 +371,17 @@ def test_parse_answer_uses_model_text_not_invented_examples() -> None:
     invented_only = "I am not sure.\n\nQ: There are 15 trees.\nA: So 21 - 15 = 6. The answer is (21 - 15)."
     assert parse_answer("svamp", invented_only) is None
     assert parse_answer("anli1", "Hmm.\nPremise: x\nHypothesis: y\nAnswer: So the answer is neutral.") is None
+
+
+@pytest.mark.parametrize("blank", ["\n", "\n \t", "\r\n"])
+def test_answer_clause_is_linear_in_blank_lines(blank: str) -> None:
+    """A completion of 100,000 blank lines is parsed at once (the quadratic cut took minutes)."""
+    text = "So the answer is (2 + 3)." + blank * 100_000
+    start = time.perf_counter()
+    assert answer_clause(text) == "(2 + 3)."
+    assert answer_clause(text + "Q: an invented example. The answer is 7.") == "(2 + 3)."
+    assert answer_clause("Hmm." + blank * 100_000 + "Premise: invented. So the answer is neutral.") is None
+    assert time.perf_counter() - start < 1
 
 
 def test_parse_answer_cqa_without_choices_keeps_the_letter() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -231,3 +232,23 @@ def test_no_authorization_header_without_key(fake_server, monkeypatch):
     (c,) = list(b.run([job(7)]))
     assert c.text == "question 7|seed=107"
     assert [r for r in fake_server.requests if "Authorization" in r["headers"]] == []
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there: connections are refused
+
+
+@pytest.mark.parametrize("where", ["closed port", "no scheme"])
+def test_no_server_at_base_url_fails_fast_naming_it(where, closed_port_url, monkeypatch):
+    """A wrong address is not a busy server: default retries and backoff, yet it fails at once (was minutes)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    url = closed_port_url if where == "closed port" else closed_port_url.removeprefix("http://")
+    start = time.monotonic()
+    with pytest.raises(OpenAIBackendError) as err:
+        list(OpenAIBackend(url, "teacher-model", api_key_env=KEY_ENV).run([job(i) for i in range(5)]))
+    assert time.monotonic() - start < 10
+    assert f"teacher.base_url={url!r}" in str(err.value)

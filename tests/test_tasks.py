@@ -113,6 +113,25 @@ def test_bad_rows_fail_at_load_naming_file_line_and_field(tmp_path):
         data.load_benchmark("yn")
 
 
+@pytest.mark.parametrize(("train", "error"), [
+    (b'{"id": "a", "question": "q", "answer": "yes"}\n\n{"id": "b", "question": null, "answer": "no"}\n',
+     r"train.jsonl:3: field 'question' is null"),  # the file's line, blank lines counted
+    (b'{"id": "a", "question": "q", "answer": null}\n', r"train.jsonl:1: field 'answer' is null"),
+    (b'{"id": "a", "question": "q"}\n', r"train.jsonl:1: no field 'answer'"),
+    (b'{"id": "a", "question": "q", "answer": "yes"}\n{"id": "b", "que\n', r"train.jsonl:2: malformed JSON"),
+    (b'{"id": "a", "question": "caf\xc3", "answer": "yes"}\n', r"train.jsonl:1: malformed JSON"),
+    (b'["a", "q", "yes"]\n', r"train.jsonl:1: not a JSON object"),
+], ids=["null question", "null answer", "missing answer", "not JSON", "not UTF-8", "not an object"])
+def test_a_bad_row_names_its_file_line_and_field(tmp_path, train, error):
+    good = b'{"id": "v", "question": "q", "answer": "yes"}\n'
+    for split, content in {"train": train, "valid": good, "test": good.replace(b'"v"', b'"t"')}.items():
+        (tmp_path / f"{split}.jsonl").write_bytes(content)
+    paths = {split: str(tmp_path / f"{split}.jsonl") for split in ("train", "valid", "test")}
+    tasks.register({"yn": config.TaskSpec(**paths, answer="label", labels=["yes", "no"])})
+    with pytest.raises(files.DataError, match=error):
+        data.load_benchmark("yn")
+
+
 def test_options_are_the_choices_or_labels_and_none_for_numbers():
     cqa = {"choices": ["up", "down"]}
     assert tasks.get("cqa").options(cqa) == ["(a) up", "(b) down"]

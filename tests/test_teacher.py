@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mm import answers, config, data, methods, prompts, tasks, teacher
+from mm import ROOT, answers, config, data, methods, prompts, runs, tasks, teacher
 from mm.cache import CompletionCache
+from mm.data import load_from_config
 from mm.llm import Completion
 
 
@@ -147,8 +148,9 @@ def test_teacher_mode_refuses_a_backend_that_cannot_judge(benchmarks, tmp_path):
 
 @pytest.mark.parametrize("dataset", tasks.builtin())
 def test_committed_teacher_outputs_replay_byte_for_byte_under_their_own_eval_mode(root, tmp_path, dataset):
-    committed = root / "data" / "teacher" / dataset
-    (tmp_path / "completions.jsonl").write_bytes((committed / "completions.jsonl").read_bytes())
+    pool = runs.TeacherRun(config.DEFAULT_TEACHER, dataset)
+    committed = root / pool.out_dir
+    (tmp_path / "completions.jsonl").write_bytes((root / pool.cache_file).read_bytes())
     params = config.load_params()
     eval_mode = json.loads((committed / "evals.jsonl").read_text().split("\n", 1)[0])["eval_mode"]
     cfg = dataclasses.replace(params.teacher, backend="replay", eval_mode=eval_mode)
@@ -166,18 +168,6 @@ def test_replay_miss_names_the_missing_keys(tmp_path, benchmarks):
     first = teacher.teacher_questions("svamp", train, cfg)[0]
     key = teacher.make_job(cfg, prompts.cot_messages("svamp", first["question"], shots), 0).key
     assert "4 completion(s) missing" in str(err.value) and key in str(err.value)
-
-
-def test_cache_skips_a_torn_last_line_and_appends_after_it(tmp_path):
-    cache = CompletionCache(tmp_path / "c.jsonl")
-    cache.put(Completion(key="a", text="one"))
-    with (tmp_path / "c.jsonl").open("a") as handle:
-        handle.write('{"key": "b", "te')  # killed mid-write
-    reopened = CompletionCache(tmp_path / "c.jsonl")
-    assert reopened.bad_lines == [2] and "a" in reopened and "b" not in reopened
-    reopened.put(Completion(key="b", text="two"))
-    again = CompletionCache(tmp_path / "c.jsonl")
-    assert again.get("b").text == "two" and len(again) == 2
 
 
 class _EchoServer(ThreadingHTTPServer):
@@ -252,6 +242,31 @@ def test_generation_killed_mid_run_resumes_to_the_same_records(echo_server, tmp_
         assert (resumed / name).read_text() == (reference / name).read_text()
     keys = [json.loads(line)["key"] for line in cache_file.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 22
+
+
+def test_committed_local_cache_keys_are_unchanged():
+    """data/completions/*/*.jsonl are looked up by key: every CoT job of params.yaml's teacher must hit."""
+    params = config.load_params(ROOT / "params.yaml")
+    train = list(load_from_config("svamp", params.data)["train"])
+    shots = prompts.exemplars("svamp", train, params.teacher.n_shots)
+    cached = CompletionCache(ROOT / runs.TeacherRun(config.DEFAULT_TEACHER, "svamp").cache_file)
+    for cfg in (params.teacher, dataclasses.replace(params.teacher, backend="local")):
+        questions = teacher.teacher_questions("svamp", train, cfg)
+        keys = [teacher.make_job(cfg, prompts.cot_messages("svamp", row["question"], shots), k).key
+                for row in questions for k in range(cfg.n_cots)]
+        assert keys[10] == "d39c769978737775e5fa1ab4d540a87d"  # chal-789, CoT 0: the first line of the file
+        assert len(keys) == 3580 and all(key in cached for key in keys)
+
+
+def test_a_cache_made_through_one_base_url_is_reused_through_another(echo_server, tmp_path):
+    train = list(data.load_benchmark("svamp")["train"])
+    cfg = config.TeacherConfig(backend="openai", base_url=echo_server, model="stub", concurrency=1, n_cots=2,
+                               n_questions={"svamp": 3}, verdict_probe=2)
+    assert teacher.generate("svamp", train, cfg, tmp_path)["usage"]["calls_generated_now"] == 8
+    cots = (tmp_path / "cots.jsonl").read_text()
+    nothing_there = dataclasses.replace(cfg, base_url="http://127.0.0.1:9/v1")  # a request would fail
+    assert teacher.generate("svamp", train, nothing_there, tmp_path)["usage"]["calls_generated_now"] == 0
+    assert (tmp_path / "cots.jsonl").read_text() == cots
 
 
 def test_usage_counts_the_run_not_the_whole_cache(echo_server, tmp_path):

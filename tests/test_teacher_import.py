@@ -1,11 +1,12 @@
 """Importing teacher outputs made elsewhere: the official Mind's Mirror ToT JSON and a plain JSONL."""
 import json
+import re
 
 import pytest
 
 from mm import ROOT, data, files
 from mm.files import DataError
-from mm.teacher_import import import_outputs, tot_question
+from mm.teacher_import import import_outputs, main, tot_question
 
 SAMPLE = ROOT / "data" / "raw" / "minds_mirror_samples" / "svamp_tree1" / "llm" / "train_CoT_0.json"
 
@@ -68,9 +69,69 @@ def test_bad_files_name_the_problem(tmp_path):
     with pytest.raises(DataError, match="no svamp train question matched"):
         import_outputs("svamp", tmp_path / "none.jsonl", "jsonl", tmp_path, "t")
     (tmp_path / "keys.jsonl").write_text(json.dumps({"id": "x"}) + "\n")
-    with pytest.raises(DataError, match="line 1: needs 'id' and 'rationale'"):
+    with pytest.raises(DataError, match="keys.jsonl:1: needs 'id' and 'rationale'"):
         import_outputs("svamp", tmp_path / "keys.jsonl", "jsonl", tmp_path, "t")
 
 
 def test_tot_question_reads_the_escaped_input():
     assert tot_question('"input":"Luke scored 84.\\nHow many?"\n') == "Luke scored 84.\nHow many?"
+
+
+
+COTS = ["The answer is (1 + 1).", "The answer is (2 + 2)."]
+
+
+def tot_step(**fields) -> dict:
+    """A ToT item of two CoTs, its step's fields replaced."""
+    item = tot_item("How many?", COTS, [[], []])
+    item["steps"][0].update(fields)
+    return item
+
+
+def write_tot(path, items: list) -> list[int]:
+    """A pretty-printed ToT file, like the release's; the line each item starts on."""
+    text = json.dumps(items, indent=1)
+    path.write_text(text)
+    return [n for n, line in enumerate(text.splitlines(), start=1) if line in (" {", ' "an item"')]
+
+
+@pytest.mark.parametrize(("bad", "error"), [
+    (tot_step(new_ys="The answer is (84 / 2)."), "'new_ys' must be a list of CoT texts, got str"),
+    (tot_step(value_outputs_list=[["Evaluation result: the given answer is correct."]]),
+     "'value_outputs_list' has 1 lists for 2 CoTs"),
+    (tot_step(value_outputs_list=["correct", "wrong"]), "'value_outputs_list' must hold a list of evaluation texts"),
+    (tot_step(x=None), "'x' must be the question text"),
+    ("an item", "a ToT item needs a 'steps' list"),
+], ids=["CoTs in a string", "too few evaluation lists", "evaluations not in lists", "no question", "not an object"])
+def test_a_malformed_tot_item_is_an_error_naming_file_and_line(tmp_path, bad, error):
+    lines = write_tot(tmp_path / "tot.json", [tot_step(), bad])
+    with pytest.raises(DataError, match=rf"tot\.json:{lines[1]}: {re.escape(error)}"):
+        import_outputs("svamp", tmp_path / "tot.json", "tot", tmp_path / "out", "t")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    ("42", "in.jsonl:2: not a JSON object"),
+    ('{"id": "x", "rationale": ["step", "step"]}', "in.jsonl:2: 'rationale' and 'evaluation' must be texts"),
+    ('{"id": "x", "rationale": "r", "evaluation": 1}', "in.jsonl:2: 'rationale' and 'evaluation' must be texts"),
+    ('{"id": "x"}', "in.jsonl:2: needs 'id' and 'rationale'"),
+], ids=["not an object", "rationale not a text", "evaluation not a text", "no rationale"])
+def test_a_malformed_jsonl_line_is_an_error_naming_file_and_line(tmp_path, line, error):
+    first = data.load_benchmark("svamp")["train"][5]["id"]
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": first, "rationale": "The answer is (1 + 1)."}) + f"\n{line}\n")
+    with pytest.raises(DataError, match=re.escape(error)):
+        import_outputs("svamp", tmp_path / "in.jsonl", "jsonl", tmp_path / "out", "t")
+
+
+def test_an_existing_pool_is_replaced_only_with_force(tmp_path):
+    row = data.load_benchmark("svamp")["train"][5]
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": row["id"], "rationale": "The answer is (1 + 1)."}) + "\n")
+    (tmp_path / "out").mkdir()
+    pool = tmp_path / "out" / "cots.jsonl"
+    pool.write_text('{"id": "generated for hours"}\n')
+    with pytest.raises(FileExistsError, match="cots.jsonl already holds a teacher pool; --force"):
+        import_outputs("svamp", tmp_path / "in.jsonl", "jsonl", tmp_path / "out", "t")
+    assert pool.read_text() == '{"id": "generated for hours"}\n'
+    assert main(["svamp", str(tmp_path / "in.jsonl"), "--format", "jsonl", "--out-dir", str(tmp_path / "out"),
+                 "--force"])["cots"] == 1
+    assert files.read_jsonl(pool)[0]["id"] == row["id"]

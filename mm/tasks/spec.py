@@ -32,7 +32,7 @@ class SpecTask(Task):
             path = ROOT / getattr(self.spec, split)
             if not path.exists():
                 raise files.DataError(f"{path}: missing (tasks.{self.name}.{split} in params.yaml)")
-            splits[split] = [self._row(row, f"{path}:{n}") for n, row in enumerate(files.read_jsonl(path), start=1)]
+            splits[split] = [self._row(row, f"{path}:{n}") for n, row in files.numbered_jsonl(path)]
         ids = [row["id"] for rows in splits.values() for row in rows]
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
@@ -43,10 +43,11 @@ class SpecTask(Task):
         spec = self.spec
 
         def field(name: str | None, required: bool = True):
-            if name in row:
+            if row.get(name) is not None:
                 return row[name]
             if required:
-                raise files.DataError(f"{where}: no field {name!r} (tasks.{self.name} reads it)")
+                problem = f"field {name!r} is null" if name in row else f"no field {name!r}"
+                raise files.DataError(f"{where}: {problem} (tasks.{self.name} reads it)")
             return None
 
         question, choices = str(field(spec.question_field)), []
