@@ -41,8 +41,8 @@ def arith_params(tmp_path, smoke_params):
     spec = {**_write_arithmetic(tmp_path), "answer": "equation", "equation_field": "equation",
             "exemplar_ids": ["p0", "p1", "p2"], "instruction": "Solve it. End with 'The answer is (equation).'"}
     return config.load_params(smoke_params, {"tasks": {"arith": spec}, "teacher": {"n_shots": 3, "n_questions": {}},
-                                             "study": {"datasets": ["arith"],
-                                                       "students": {"smollm2": ["arith"], "qwen_lora": []}}})
+                                             "study": {"datasets": ["arith"], "teachers": {"qwen0_5b": ["arith"]},
+                                                       "arms": {"smollm2": {"qwen0_5b": ["arith"]}}}})
 
 
 def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_params, tmp_path):
