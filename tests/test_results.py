@@ -7,14 +7,14 @@ from mm import config, data, files, plots, report, results, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
-    path = root / "metrics" / "distill" / profile / dataset / method / f"seed{seed}.json"
+    path = root / "metrics" / "distill" / profile / "qwen0_5b" / dataset / method / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     metrics = {"dataset": dataset, "method": method, "seed": seed, "test_accuracy": accuracy,
                "student": "tiny", "teacher": "stub", "history": [{"step": 1}]}
     if sc:
         metrics["self_consistency"] = {"vote_accuracy": sc}
     path.write_text(json.dumps(metrics))
-    files.write_jsonl(root / "predictions" / profile / dataset / method / f"seed{seed}.jsonl",
+    files.write_jsonl(root / "predictions" / profile / "qwen0_5b" / dataset / method / f"seed{seed}.jsonl",
                      [{"id": f"i{i}", "predict_correct": c} for i, c in enumerate(correct)])
 
 
@@ -42,14 +42,14 @@ def test_paired_items_use_only_seeds_both_methods_have(study):
 def test_runs_of_a_superseded_budget_are_left_out_of_every_table(study, smoke_params):
     cap = config.load_run_params(smoke_params, "smollm2")[1].distill.epochs
     for method, seed, epochs_cap in (("mind_mirror", 0, cap), ("finetune_gold", 0, cap), ("mind_mirror", 1, cap + 1)):
-        path = study / "metrics" / "distill" / "smollm2" / "svamp" / method / f"seed{seed}.json"
+        path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / method / f"seed{seed}.json"
         path.write_text(json.dumps(json.loads(path.read_text()) | {"epochs_cap": epochs_cap}))
     _write_run(study, "svamp", "finetune_gold", 1, 0.0, [False] * 4)  # predates epoch budgets: no epochs_cap
     frame = results.load_metrics(study, params_file=smoke_params)
     assert sorted(zip(frame["method"], frame["seed"], strict=True)) == [("finetune_gold", 0), ("mind_mirror", 0)]
-    assert frame.attrs["superseded"] == ["metrics/distill/smollm2/svamp/finetune_gold/seed1.json",
-                                         "metrics/distill/smollm2/svamp/mind_mirror/seed1.json"]
-    boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    assert frame.attrs["superseded"] == ["metrics/distill/smollm2/qwen0_5b/svamp/finetune_gold/seed1.json",
+                                         "metrics/distill/smollm2/qwen0_5b/svamp/mind_mirror/seed1.json"]
+    boot = results.bootstrap_table(frame, ["finetune_gold", "mind_mirror"], root=study)
     assert boot["test questions"].tolist() == [4]  # seed 0 only: seed 1's pair of runs is superseded
     assert len(results.load_metrics(study)) == 4  # without a params file every committed run counts
 
@@ -80,7 +80,7 @@ def test_compute_table_puts_each_methods_epochs_steps_tokens_and_minutes_beside_
     budgets = {"mind_mirror": [(2.5, True, 600), (5.0, False, 900)], "finetune_gold": [(3.0, True, 300)]}
     for method, runs in budgets.items():
         for seed, (epochs, stopped, seconds) in enumerate(runs):
-            path = study / "metrics" / "distill" / "smollm2" / "svamp" / method / f"seed{seed}.json"
+            path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / method / f"seed{seed}.json"
             metrics = json.loads(path.read_text())
             path.write_text(json.dumps({**metrics, "epochs_trained": epochs, "best_epoch": epochs - 1,
                                         "stopped_early": stopped, "steps": 10 * seed + 10, "tokens_seen": 2_000_000,
@@ -101,7 +101,7 @@ def test_vote_frame_turns_self_consistency_columns_into_rows(study):
 def test_report_is_regenerated(study):
     frame = results.load_metrics(study)
     reference = pd.DataFrame({"svamp": [26.0]}, index=["trivial"])
-    boot = results.bootstrap_table(frame, ["svamp"], ["finetune_gold", "mind_mirror"], root=study)
+    boot = results.bootstrap_table(frame, ["finetune_gold", "mind_mirror"], root=study)
     assert boot["comparison"].tolist() == ["mind_mirror − finetune_gold"]  # the ordering's only pair, once
     text = report.report_markdown(frame, reference, boot, "context line", ["figures/a.png"])
     assert "context line" in text and "50.0 ± 35.4 (2)" in text and "![a](figures/a.png)" in text
@@ -110,7 +110,7 @@ def test_report_is_regenerated(study):
 def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair_and_each_method_against_the_base(study):
     for method in ("step_by_step", "distill_label"):
         _write_run(study, "svamp", method, 0, 0.5, [True, False, True, False])
-    boot = results.bootstrap_table(results.load_metrics(study), ["svamp"], list(results.PAPER_ORDER), root=study)
+    boot = results.bootstrap_table(results.load_metrics(study), list(results.PAPER_ORDER), root=study)
     assert boot["comparison"].tolist() == [
         "mind_mirror − step_by_step", "mind_mirror − distill_label", "mind_mirror − finetune_gold",
         "step_by_step − distill_label", "distill_label − finetune_gold", "step_by_step − finetune_gold"]
@@ -140,7 +140,7 @@ def test_figures_render_from_result_frames(study, tmp_path):
 
 
 def test_valid_curves_follow_each_runs_selected_stage_with_its_cap_and_best(study, tmp_path):
-    path = study / "metrics" / "distill" / "smollm2" / "svamp" / "mind_mirror" / "seed0.json"
+    path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror" / "seed0.json"
     history = [{"stage": "cot", "step": step, "epoch": step / 10, "valid_accuracy": accuracy}
                for step, accuracy in ((5, 0.2), (10, 0.4), (15, 0.3))]
     path.write_text(json.dumps({**json.loads(path.read_text()), "epochs_cap": 5, "best_epoch": 1.0,
@@ -165,7 +165,7 @@ def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
 
 def test_ablation_frame_takes_the_default_run_of_the_same_seed_as_reference(study):
     assert results.ablation_frame(study).empty  # no ablation run yet: no reference row either
-    path = study / "metrics" / "ablations" / "svamp" / "cots1" / "seed0.json"
+    path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / "cots1" / "seed0.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": 0, "ablation": "cots1",
                                 "test_accuracy": 0.3}))
@@ -179,11 +179,11 @@ def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_metho
     _write_run(study, "svamp", "step_by_step", 0, 0.6, [True, True, False, False])
     for name, method, seed, accuracy in (("unfiltered_sbs", "step_by_step", 0, 0.4), ("cots1", "mind_mirror", 0, 0.3),
                                          ("cots1", "mind_mirror", 1, 0.5)):
-        path = study / "metrics" / "ablations" / "svamp" / name / f"seed{seed}.json"
+        path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / name / f"seed{seed}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"dataset": "svamp", "method": method, "seed": seed, "ablation": name,
                                     "test_accuracy": accuracy, "pairs_cot": 10 + seed, "wall_seconds": 60.0 * seed}))
-    files.write_jsonl(study / "ablations" / "predictions" / "svamp" / "cots1" / "seed0.jsonl",
+    files.write_jsonl(study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "cots1" / "seed0.jsonl",
                      [{"id": f"i{i}", "predict_correct": c, "explain_correct": c}
                       for i, c in enumerate([True, False, True, False])])
     table = results.ablation_table(results.ablation_frame(study), study)
@@ -216,7 +216,8 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
                {"id": "t0", "gold": "1", "answers": ["1", "1"], "correct": [True, True], "p_correct": [0.8, 0.7],
                 "split": "test"},
                {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
-    files.write_jsonl(study / "predictions" / "smollm2" / "svamp" / "mind_mirror" / "seed0.samples.jsonl", records)
+    files.write_jsonl(study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror" / "seed0.samples.jsonl",
+                      records)
     bins, curves = results.self_eval_frames(results.load_metrics(study), study, n_bins=2)
     assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
@@ -230,7 +231,7 @@ def test_vote_gains_pair_each_vote_with_the_first_sample_and_the_weighted_with_t
     # the first sample is wrong twice, the majority of three once; weighting picks the lone right answer once
     seed0 = [item(0, ["2", "1", "1"], [0.5, 0.5, 0.5]), item(1, ["1", "2", "2"], [0.9, 0.1, 0.1])]
     seed1 = [item(0, ["2", "1", "1"], [0.5, 0.5, 0.5]), item(1, ["1", "1", "1"], [0.5, 0.5, 0.5])]
-    folder = study / "predictions" / "smollm2" / "svamp" / "mind_mirror"
+    folder = study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror"
     files.write_jsonl(folder / "seed0.samples.jsonl", seed0 + [item(9, ["2"] * 3, [0.1] * 3) | {"split": "valid"}])
     files.write_jsonl(folder / "seed1.samples.jsonl", seed1)
     gains = results.vote_gains(results.load_metrics(study), study).set_index("comparison")
@@ -242,7 +243,7 @@ def test_vote_gains_pair_each_vote_with_the_first_sample_and_the_weighted_with_t
 
 
 def test_vote_gains_name_only_seeds_with_samples_and_vote_over_the_fewest_samples(study):
-    folder = study / "predictions" / "smollm2" / "svamp" / "mind_mirror"
+    folder = study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror"
     records = [{"id": "t0", "gold": "1", "answers": ["2", "1", "1"], "correct": [False, True, True]},  # no P(correct)
                {"id": "t1", "gold": "1", "answers": ["1", "2"], "correct": [True, False]}]
     files.write_jsonl(folder / "seed1.samples.jsonl", records)  # seed 0 of the fixture has no samples file
@@ -253,7 +254,7 @@ def test_vote_gains_name_only_seeds_with_samples_and_vote_over_the_fewest_sample
 
 def test_calibration_table_averages_seeds_per_dataset(study):
     for seed, ece in ((0, 0.2), (1, 0.4)):
-        path = study / "metrics" / "distill" / "smollm2" / "svamp" / "mind_mirror" / f"seed{seed}.json"
+        path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror" / f"seed{seed}.json"
         metrics = json.loads(path.read_text())
         metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
         path.write_text(json.dumps(metrics))
@@ -334,22 +335,23 @@ def test_class_tables_put_gold_first_and_each_methods_targets_beside_its_test_an
     train = list(data.load_from_config("anli1", params.data)["train"])[:4]
     cots = [{"id": row["id"], "k": 0, "text": f"So the answer is {row['answer']}.", "answer": row["answer"],
              "parsed": True, "correct": True} for row in train]
-    files.write_jsonl(tmp_path / "data" / "teacher" / "anli1" / "cots.jsonl", cots)
-    files.write_jsonl(tmp_path / "predictions" / "smollm2" / "anli1" / "step_by_step" / "seed0.jsonl",
+    files.write_jsonl(tmp_path / "data" / "teacher" / "qwen0_5b" / "anli1" / "cots.jsonl", cots)
+    files.write_jsonl(tmp_path / "predictions" / "qwen_lora" / "qwen0_5b" / "anli1" / "step_by_step" / "seed0.jsonl",
                       [{"id": "t0", "gold": "neutral", "predict_answer": "neutral"}])
-    tables = results.class_tables(smoke_params, root=tmp_path)
-    assert list(tables) == ["anli1"]  # cqa has no teacher output here; svamp's answers are numbers, not classes
-    assert list(tables["anli1"].index) == ["gold on test", "finetune_gold: trained on", "distill_label: trained on",
+    tables = results.class_tables(smoke_params, root=tmp_path)  # params.yaml's arms: qwen_lora learns ANLI
+    assert list(tables) == ["anli1 · qwen_lora"]  # cqa has no teacher output here; svamp's answers are numbers
+    table = tables["anli1 · qwen_lora"]
+    assert list(table.index) == ["gold on test", "finetune_gold: trained on", "distill_label: trained on",
                                            "step_by_step: trained on", "step_by_step: predicts on test",
                                            "mind_mirror: trained on"]
-    assert tables["anli1"].loc["finetune_gold: trained on", "n"] == 4
+    assert table.loc["finetune_gold: trained on", "n"] == 4
 
 
 def test_unanswered_rationales_count_rationales_with_no_parsed_answer_and_reach_the_report(study):
     records = [{"id": "i0", "predict_correct": True, "explain_output": "x. The answer is 3", "explain_answer": "3"},
                {"id": "i1", "predict_correct": False, "explain_output": "The premise states", "explain_answer": None},
                {"id": "i2", "predict_correct": False}]  # no rationale generated for this item: not counted
-    files.write_jsonl(study / "predictions" / "smollm2" / "svamp" / "mind_mirror" / "seed0.jsonl", records)
+    files.write_jsonl(study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror" / "seed0.jsonl", records)
     frame = results.load_metrics(study)
     frame["explain_unanswered"] = results.unanswered_rationales(frame, study)
     by_run = frame.set_index(["method", "seed"])["explain_unanswered"]
