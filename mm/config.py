@@ -125,7 +125,10 @@ class DistillConfig:
     n_evals: int = 1  # teacher evaluations per CoT used by mind_mirror's self-evaluation stage
     alpha: float = 0.5  # loss = alpha * predict + (1 - alpha) * explain
     filter_incorrect: bool = True  # drop teacher outputs whose answer is wrong (the offline teacher is weak)
+    match_cot_questions: bool = False  # finetune_gold: only the questions the CoT methods keep (data-matched control)
     self_eval: bool = True  # mind_mirror stage 1 (ablation: off = multi-CoT distillation only)
+    # mind_mirror stage 1's targets: the teacher stage's evaluation texts, or only the CoT's own answer and its verdict
+    self_eval_targets: Literal["teacher", "verdict_only"] = "teacher"
     epochs: float = 5.0  # cap on passes over the final stage's pairs (every method); early stopping ends it sooner
     self_eval_epochs: float = 1.0  # passes over mind_mirror's self-evaluation pairs (not validated: no early stop)
     self_eval_pairs_per_question: int | None = 2  # balanced subsample of (CoT, evaluation) pairs; None = all
@@ -189,10 +192,12 @@ class StudyConfig:
 
     datasets: list[str]  # benchmarks the data stage prepares
     teachers: dict[str, list[str]]  # a `teachers:` profile -> the datasets its teacher stage writes a pool for
-    arms: dict[str, dict[str, list[str]]]  # a `students:` profile -> a teacher profile -> datasets it trains on
-    methods: list[str]  # each arm's methods, each at every seed
+    # a `students:` profile -> a teacher profile -> a dataset -> its methods (mm.config.METHODS, or controls:
+    # ablations/ablations.yaml entries), each run at every seed
+    arms: dict[str, dict[str, dict[str, list[str]]]]
+    methods: list[str]  # the paper's methods, compared pair by pair in the tables
     seeds: list[int]
-    ablations: list[str]  # ablations/ablations.yaml entries run against the default SVAMP run, in this order
+    ablations: list[str]  # ablations/ablations.yaml entries run against the default SVAMP run (seed 0), in order
 
     def check(self) -> None:
         for name in self.methods:
@@ -364,14 +369,14 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
         for teacher, datasets in arms.items():
             _require_known(source, f"study.arms.{student}.{teacher}", teacher, study.teachers,
                            "teacher of study.teachers")
-            for name in datasets:
+            for name, methods in datasets.items():
                 _require_known(source, f"study.arms.{student}.{teacher}", name, study.teachers[teacher],
                                f"dataset of study.teachers.{teacher} (its teacher stage prepares those)")
+                for method in methods:
+                    if method not in METHODS:
+                        _check_ablation(source, f"study.arms.{student}.{teacher}.{name}", method)
     for name in study.ablations:
-        try:
-            load_ablation(name)
-        except ParamsError as err:
-            raise ParamsError(f"{source}: 'study.ablations': {err}") from None
+        _check_ablation(source, "study.ablations", name)
     return params
 
 
@@ -434,6 +439,13 @@ def _matches(value: Any, hint: Any) -> bool:
 
 def _name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _check_ablation(source: str, key: str, name: str) -> None:
+    try:
+        load_ablation(name)
+    except ParamsError as err:
+        raise ParamsError(f"{source}: '{key}': {err}") from None
 
 
 def _require_known(source: str, key: str, name: str, known: Any, what: str) -> None:

@@ -67,7 +67,8 @@ def build_stages(method: str, dataset: str, rows: Sequence[Mapping], cots: Seque
     by_id = {row["id"]: row for row in rows}
     cots = [c for c in cots if c["id"] in ids]
     if method == "finetune_gold":
-        pairs = [Pair(row["id"], row["question"], task.gold_target(row)) for row in rows]
+        kept = {c["id"] for c in usable_cots(cots, cfg)} if cfg.match_cot_questions else ids
+        pairs = [Pair(row["id"], row["question"], task.gold_target(row)) for row in rows if row["id"] in kept]
         return [stage("answer", pairs, cfg.epochs, 1.0, True, cfg)]
     if method == "distill_label":
         return [stage("answer", _majority_pairs(dataset, by_id, cots, cfg), cfg.epochs, 1.0, True, cfg)]
@@ -106,12 +107,18 @@ def _majority_pairs(dataset: str, by_id: Mapping, cots: Sequence[Mapping], cfg: 
 def _self_eval_pairs(by_id: Mapping, cots: Sequence[Mapping], evals: Sequence[Mapping],
                      cfg: DistillConfig) -> list[Pair]:
     """mind_mirror stage 1: judge a teacher CoT (right or wrong) -> its verdict word and evaluation text."""
-    text = {(c["id"], c["k"]): c["text"] for c in cots if c["k"] < cfg.n_cots}
-    kept = [e for e in evals if (e["id"], e["k"]) in text and e["j"] < cfg.n_evals and e["verdict"] is not None]
+    shown = {(c["id"], c["k"]): c for c in cots if c["k"] < cfg.n_cots}
+    kept = [e for e in evals if (e["id"], e["k"]) in shown and e["j"] < cfg.n_evals and e["verdict"] is not None]
     if cfg.self_eval_pairs_per_question is not None:
         kept = _balanced_per_question(kept, cfg.self_eval_pairs_per_question)
-    pairs = [Pair(e["id"], prompts.self_eval_question(by_id[e["id"]]["question"], text[(e["id"], e["k"])]),
-                  e["verdict"], e["text"].strip()) for e in kept]
+
+    def target(e: Mapping) -> str:
+        if cfg.self_eval_targets == "verdict_only":  # whatever the teacher wrote, only the CoT's answer and verdict
+            return prompts.gold_verdict_evaluation(shown[(e["id"], e["k"])]["answer"], e["verdict"] == "correct")
+        return e["text"].strip()
+
+    pairs = [Pair(e["id"], prompts.self_eval_question(by_id[e["id"]]["question"], shown[(e["id"], e["k"])]["text"]),
+                  e["verdict"], target(e)) for e in kept]
     return _nonempty(pairs, "mind_mirror self-evaluation")
 
 

@@ -127,24 +127,32 @@ def teacher_runs(study: config.StudyConfig) -> list[TeacherRun]:
 
 
 def study_runs(study: config.StudyConfig) -> list[Run]:
-    """Every distill run of the study, in the order the study loop runs them: seed by seed, so each seed's table
-    fills before the next seed starts (`study.arms`: student profile -> teacher profile -> datasets)."""
-    return [Run(student, teacher, dataset, method, seed)
+    """Every run of the study's arms, in the order the study loop runs them: seed by seed, so each seed's table
+    fills before the next seed starts (`study.arms`: student profile -> teacher profile -> dataset -> methods, a
+    control being an ablations/ablations.yaml entry)."""
+    return [_run(student, teacher, dataset, method, seed)
             for seed in study.seeds
             for student, teachers in study.arms.items()
             for teacher, datasets in teachers.items()
-            for dataset in datasets
-            for method in study.methods]
+            for dataset, methods in datasets.items()
+            for method in methods]
+
+
+def _run(student: str, teacher: str, dataset: str, name: str, seed: int) -> Run:
+    """A run of one of mm.config.METHODS, or of an ablation (its method from ablations/ablations.yaml)."""
+    if name in config.METHODS:
+        return Run(student, teacher, dataset, name, seed)
+    return Run(student, teacher, dataset, config.load_ablation(name)[0], seed, name)
 
 
 def ablation_runs(study: config.StudyConfig) -> list[Run]:
     """The ablations the study runs: each against the default SVAMP run (default student and teacher, seed 0)."""
-    return [Run(config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, "svamp", config.load_ablation(name)[0], 0, name)
-            for name in study.ablations]
+    return [_run(config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, "svamp", name, 0) for name in study.ablations]
 
 
 def all_runs(study: config.StudyConfig) -> list[Run]:
-    return study_runs(study) + ablation_runs(study)
+    arms = study_runs(study)
+    return arms + [run for run in ablation_runs(study) if run not in arms]
 
 
 def find(stage_or_name: str, study: config.StudyConfig) -> Run:
@@ -177,8 +185,8 @@ def runs_yaml(study: config.StudyConfig) -> str:
 
     entries = {
         "teacher_runs": {t.name: asdict(t) | t.files() for t in teacher_runs(study)},
-        "distill_runs": {r.name: distill_entry(r) for r in study_runs(study)},
-        "ablate_runs": {r.name: distill_entry(r) for r in ablation_runs(study)},
+        "distill_runs": {r.name: distill_entry(r) for r in all_runs(study) if not r.ablation},
+        "ablate_runs": {r.name: distill_entry(r) for r in all_runs(study) if r.ablation},
     }
     return HEADER + yaml.safe_dump(entries, sort_keys=False, width=120)
 

@@ -95,7 +95,8 @@ def commit(run: runs.Run) -> None:
     """Commit a finished run's outputs and dvc.lock (never its resume checkpoint)."""
     _git("rm", "-r", "-q", "--cached", "--ignore-unmatch", f"{run.out_dir}/{train.LAST}")
     files = [run.out_dir, run.metrics_file, run.predictions_file, run.samples_file]
-    _git("add", "dvc.lock", *[f for f in files if (ROOT / f).exists()])
+    checkpoints = [f":(exclude){run.out_dir}/{name}" for name in (train.LAST, train.BEST)]
+    _git("add", "dvc.lock", *[f for f in files if (ROOT / f).exists()], *checkpoints)
     if _git("diff", "--cached", "--quiet", check=False).returncode != 0:
         _git("commit", "-q", "-m", f"Study: {run.name} (dvc repro)")
 

@@ -28,9 +28,11 @@ def test_default_params_file_loads():
         ({"teacher": {"n_questions": {"gsm8k": 10}}}, "teacher.n_questions.gsm8k"),
         ({"study": STUDY | {"datasets": ["anli1", "mnli"]}}, "study.datasets"),
         ({"study": STUDY | {"arms": ["smollm2"]}}, "study.arms"),  # profile -> teacher -> datasets, not a list
-        ({"study": STUDY | {"arms": {"smollm2": {"qwen0_5b": ["mnli"]}}}}, "study.arms.smollm2.qwen0_5b"),
-        ({"study": STUDY | {"arms": {"tiny": {"qwen0_5b": ["svamp"]}}}}, "study.arms.tiny"),  # no such profile
-        ({"study": STUDY | {"arms": {"smollm2": {"gpt": ["svamp"]}}}}, "study.arms.smollm2"),  # no such teacher
+        ({"study": STUDY | {"arms": {"smollm2": {"qwen0_5b": {"mnli": []}}}}}, "study.arms.smollm2.qwen0_5b"),
+        ({"study": STUDY | {"arms": {"tiny": {"qwen0_5b": {"svamp": []}}}}}, "study.arms.tiny"),  # no such profile
+        ({"study": STUDY | {"arms": {"smollm2": {"gpt": {"svamp": []}}}}}, "study.arms.smollm2"),  # no such teacher
+        ({"study": STUDY | {"arms": {"smollm2": {"qwen0_5b": {"svamp": ["cots2"]}}}}},  # no such method or ablation
+         "study.arms.smollm2.qwen0_5b.svamp"),
         ({"study": STUDY | {"teachers": {"gpt": ["svamp"]}}}, "study.teachers.gpt"),
         ({"teachers": {"qwen0_5b": {}, "big": {"n_cots": 0}}}, "teachers.big"),
         ({"study": STUDY | {"ablations": ["cots2"]}}, "study.ablations"),  # not in ablations/ablations.yaml

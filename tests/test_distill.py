@@ -61,6 +61,23 @@ def test_distill_label_uses_the_majority_and_finetune_gold_the_equation():
     assert gold.pairs[3].answer == "3 + 1" and gold.alpha == 1.0 and gold.pairs[0].rationale is None
 
 
+def test_data_matched_gold_fine_tuning_trains_on_the_questions_the_cot_methods_keep():
+    (matched,) = methods.build_stages("finetune_gold", "svamp", _rows(), COTS, EVALS,
+                                      DistillConfig(match_cot_questions=True))
+    (cot_stage,) = methods.build_stages("step_by_step", "svamp", _rows(), COTS, EVALS, DistillConfig())
+    assert {p.id for p in matched.pairs} == {p.id for p in cot_stage.pairs} == {"q0", "q1"}  # not q2, q3
+    assert [p.answer for p in matched.pairs] == ["0 + 1", "1 + 1"]  # still gold targets
+
+
+def test_verdict_only_self_evaluation_targets_hold_the_cots_answer_and_verdict_only():
+    cfg = DistillConfig(self_eval_pairs_per_question=None, self_eval_targets="verdict_only")
+    (stage, _) = methods.build_stages("mind_mirror", "svamp", _rows(), COTS, EVALS, cfg)
+    wrong = next(p for p in stage.pairs if p.id == "q0" and p.answer == "wrong")
+    assert wrong.rationale == "The given solution reaches the answer 9. Evaluation result: the given answer is wrong."
+    assert all("Check." not in p.rationale for p in stage.pairs)  # nothing of the teacher stage's texts
+    assert [p.answer for p in stage.pairs] == [e["verdict"] for e in EVALS]  # the same verdicts
+
+
 def test_no_usable_teacher_output_is_an_error_naming_the_method():
     bad = [_cot("q0", 0, "9", False)]
     with pytest.raises(methods.MethodError, match="step_by_step"):

@@ -40,17 +40,19 @@ def test_a_run_by_hand_writes_to_scratch(monkeypatch):
     assert runs.destination(run) == run.files()
     teacher = runs.TeacherRun("qwen1_5b", "svamp")
     monkeypatch.delenv("DVC_STAGE")
-    assert runs.destination(teacher)["cache_file"] == teacher.cache_file  # the cache only grows: always shared
-    assert runs.destination(teacher)["out_dir"].startswith(runs.SCRATCH)
+    assert all(path.startswith(runs.SCRATCH) for path in runs.destination(teacher).values())  # its cache too
 
 
 def test_a_student_or_teacher_profile_is_a_params_edit():
     study = config.load_params().study
+    methods = [*study.methods, "no_self_eval"]  # a control: an ablations.yaml entry, at every seed
     wider = dataclasses.replace(study, teachers=study.teachers | {"qwen1_5b": ["svamp"]},
-                                arms=study.arms | {"qwen_lora": {"qwen1_5b": ["svamp"]}})
+                                arms=study.arms | {"qwen_lora": {"qwen1_5b": {"svamp": methods}}})
     added = set(runs.study_runs(wider)) - set(runs.study_runs(study))
     assert {run.name for run in added} == {f"qwen_lora-qwen1_5b-svamp-{method}-{seed}"
-                                           for method in study.methods for seed in study.seeds}
+                                           for method in methods for seed in study.seeds}
+    control = runs.find("qwen_lora-qwen1_5b-svamp-no_self_eval-2", wider)
+    assert (control.method, control.ablation, control.stage.split("@")[0]) == ("mind_mirror", "no_self_eval", "ablate")
     assert runs.TeacherRun("qwen1_5b", "svamp") in runs.teacher_runs(wider)
     assert "qwen1_5b-svamp:" in runs.runs_yaml(wider)
 

@@ -63,10 +63,12 @@ def test_a_killed_run_resumes_while_its_checkpoint_moves_on(repo, monkeypatch, o
     assert calls == [line.split()[0] for line in outcomes]
 
 
-def test_a_finished_run_is_committed_without_its_checkpoint(repo):
+def test_a_finished_run_is_committed_without_its_checkpoints(repo):
     _checkpoint(repo, RUN, 40)
     _git(repo, "add", "-f", ".")
     _git(repo, "commit", "-q", "-m", "carried")
+    (repo / RUN.out_dir / train.BEST).mkdir()
+    (repo / RUN.out_dir / train.BEST / "model.safetensors").write_bytes(b"0")  # the selected model: GBs
     for path in (RUN.metrics_file, RUN.predictions_file, RUN.samples_file, RUN.notebook, "dvc.lock"):
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text("{}\n")
@@ -75,7 +77,7 @@ def test_a_finished_run_is_committed_without_its_checkpoint(repo):
 
     tracked = _git(repo, "ls-files").split()
     assert {RUN.metrics_file, RUN.predictions_file, RUN.notebook, "dvc.lock"} <= set(tracked)
-    assert not any(f"/{train.LAST}/" in path for path in tracked)
+    assert not any(f"/{train.LAST}/" in path or f"/{train.BEST}/" in path for path in tracked)
     assert _git(repo, "log", "-1", "--format=%s").strip() == f"Study: {RUN.name} (dvc repro)"
 
 

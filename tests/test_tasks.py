@@ -42,7 +42,7 @@ def arith_params(tmp_path, smoke_params):
             "exemplar_ids": ["p0", "p1", "p2"], "instruction": "Solve it. End with 'The answer is (equation).'"}
     return config.load_params(smoke_params, {"tasks": {"arith": spec}, "teacher": {"n_shots": 3, "n_questions": {}},
                                              "study": {"datasets": ["arith"], "teachers": {"qwen0_5b": ["arith"]},
-                                                       "arms": {"smollm2": {"qwen0_5b": ["arith"]}}}})
+                                                       "arms": {"smollm2": {"qwen0_5b": {"arith": ["mind_mirror"]}}}}})
 
 
 def test_own_arithmetic_benchmark_runs_teacher_distillation_and_tables(arith_params, tmp_path):
