@@ -1,29 +1,33 @@
 """Teacher decode throughput: mm's local engines vs plain transformers `generate` at batch 1, same model and prompts.
 
-Run: .venv/bin/python bench/teacher.py [n_prompts] [max_tokens]. Prints a table and writes bench/results/teacher.json.
+Run: .venv/bin/python bench/teacher.py [n_prompts] [max_tokens] [model], the model a name of mm.llm_local.LOCAL_MODELS
+(default params.yaml's teacher, Qwen2.5-Coder-0.5B; `qwen2.5-coder-1.5b` the larger teacher). Prints a table and writes
+bench/results/teacher.json (teacher_<model>.json for another model).
 Rows: the baseline (fp32, batch 1, greedy); plain batched `generate` (left-padded); mm's engine greedy (its answers
 are compared with the baseline's, prompt by prompt) and sampled as the teacher stage runs it (5 samples per question,
 temperature 0.7); llama.cpp one prompt at a time, when installed. Read the ratios, not the seconds: the machine is
-shared and noisy, and which CPU it is matters (bf16 pays only with AMX / AVX512-BF16: see `cpu` in the JSON).
+shared and noisy, and which CPU it is matters (bf16 pays only with AMX / AVX512-BF16: see `host` in the JSON).
 """
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 import time
 
+import record
 import torch
 
-from mm import ROOT, config, data, prompts, tasks, teacher
+from mm import config, data, prompts, tasks, teacher
 from mm.hf_generate import HFGenerator, bf16_is_fast, load_gguf_model
 from mm.llm import Completion
 from mm.llm_local import MODEL_DIR, LocalBackend, gguf_path, has_llama_cpp
 
 DATASET = "svamp"
+DEFAULT_MODEL = config.TeacherConfig().model
 
 
-def jobs_for(n: int, max_tokens: int, temperature: float, samples: int) -> tuple[list, list]:
-    cfg = config.TeacherConfig(temperature=temperature, max_tokens=max_tokens, n_questions={DATASET: n})
+def jobs_for(model: str, n: int, max_tokens: int, temperature: float, samples: int) -> tuple[list, list]:
+    cfg = config.TeacherConfig(model=model, temperature=temperature, max_tokens=max_tokens, n_questions={DATASET: n})
     train = list(data.load_benchmark(DATASET)["train"])
     shots = prompts.exemplars(DATASET, train, cfg.n_shots)
     rows = teacher.teacher_questions(DATASET, train, cfg)
@@ -71,15 +75,11 @@ def agreement(rows, reference: list[Completion], other: list[Completion]) -> dic
     return {"answer_agreement": round(same_answer / len(rows), 3), "text_agreement": round(same_text / len(rows), 3)}
 
 
-def cpu_model() -> str:
-    lines = open("/proc/cpuinfo").read().splitlines() if sys.platform == "linux" else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-
-
-def main(n: int = 32, max_tokens: int = 200) -> list[dict]:
-    rows, greedy = jobs_for(n, max_tokens, 0.0, 1)
-    _, sampled = jobs_for(n, max_tokens, 0.7, 5)
-    model, tokenizer = load_gguf_model(gguf_path("qwen2.5-0.5b"), MODEL_DIR / "qwen2.5-0.5b-hf")
+def main(n: int = 32, max_tokens: int = 200, model_name: str = DEFAULT_MODEL) -> list[dict]:
+    rows, greedy = jobs_for(model_name, n, max_tokens, 0.0, 1)
+    _, sampled = jobs_for(model_name, n, max_tokens, 0.7, 5)
+    path = gguf_path(model_name)
+    model, tokenizer = load_gguf_model(path, MODEL_DIR / f"{path.stem}-hf")  # the teacher stage's converted copy
     results = []
     row, baseline = measure("transformers generate, fp32, batch 1 (baseline)",
                             lambda: plain_generate(greedy, model, tokenizer))
@@ -88,7 +88,7 @@ def main(n: int = 32, max_tokens: int = 200) -> list[dict]:
                          lambda: plain_generate(greedy, model, tokenizer, 16))
     results.append(row | agreement(rows, baseline, plain))
     if has_llama_cpp():
-        backend = LocalBackend("qwen2.5-0.5b", engine="llama_cpp")
+        backend = LocalBackend(model_name, engine="llama_cpp")
         row, out = measure("llama.cpp, one prompt at a time (prefix reuse)", lambda: backend.run(greedy))
         results.append(row | agreement(rows, baseline, out))
     engine = HFGenerator(model, tokenizer, batch_size=128)
@@ -106,13 +106,16 @@ def main(n: int = 32, max_tokens: int = 200) -> list[dict]:
     for row in results:
         print(f"| {row['engine']:64} | {row['completion_tokens']} | {row['seconds']} | {row['tok_per_s']} | "
               f"{row['speedup_vs_baseline']} | {row.get('answer_agreement', '')} |")
-    out = ROOT / "bench" / "results" / "teacher.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"n_prompts": n, "max_tokens": max_tokens, "threads": torch.get_num_threads(),
-                               "cpu": cpu_model(), "bf16_is_fast": bf16_is_fast(),
-                               "rows": results}, indent=2) + "\n")
+    record.save({"model": model_name, "n_prompts": n, "max_tokens": max_tokens, "threads": torch.get_num_threads(),
+                 "bf16_is_fast": bf16_is_fast(), "rows": results},
+                "teacher" if model_name == DEFAULT_MODEL else f"teacher_{model_name}")
     return results
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", nargs="?", type=int, default=32, help="SVAMP prompts (the teacher's first questions)")
+    parser.add_argument("max_tokens", nargs="?", type=int, default=200, help="new tokens per completion at most")
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="a local teacher model")
+    args = parser.parse_args()
+    main(args.n, args.max_tokens, args.model)

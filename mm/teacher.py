@@ -7,7 +7,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -208,11 +208,26 @@ def cot_record(dataset: str, row: Mapping, k: int, text: str, teacher: str, eval
             "teacher": teacher, "eval_mode": eval_mode, **extra}
 
 
+def cot_jobs(dataset: str, train: Sequence[Mapping], questions: Sequence[Mapping],
+             cfg: TeacherConfig) -> list[tuple[Mapping, int, Job]]:
+    """(question, sample k, its job) for every CoT the teacher is asked to write about `questions`."""
+    shots = prompts.exemplars(dataset, train, cfg.n_shots)
+    return [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
+            for row in questions for k in range(cfg.n_cots)]
+
+
+def complete_questions(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, cache: Container[str]) -> int:
+    """How many teacher questions have all their CoTs in `cache`: while a run is generating, those before it in
+    generation order, so a replay of a smaller n_questions stops missing once this reaches it."""
+    questions = teacher_questions(dataset, train, cfg)
+    missing = {row["id"] for row, _, job in cot_jobs(dataset, train, questions, cfg) if job.key not in cache}
+    return len(questions) - len(missing)
+
+
 def _generate_cots(dataset, train, questions, cfg, backend, cache) -> list[dict]:
     who = teacher_name(cfg)
     shots = prompts.exemplars(dataset, train, cfg.n_shots)
-    planned = [(row, k, make_job(cfg, prompts.cot_messages(dataset, row["question"], shots), k))
-               for row in questions for k in range(cfg.n_cots)]
+    planned = cot_jobs(dataset, train, questions, cfg)
     rank = generation_rank(dataset, train, cfg)
     ordered = sorted(planned, key=lambda item: (rank[item[0]["id"]], item[1]))
     done = run_jobs([job for *_, job in ordered], backend, cache, f"{dataset} CoTs")

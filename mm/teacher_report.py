@@ -1,12 +1,15 @@
 """What a teacher run is worth: CoT accuracy, diversity, parse failures, verdict quality, tokens and cost."""
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mm import answers, tasks, teacher
+from mm.cache import CompletionCache
 from mm.config import TeacherConfig
 from mm.files import read_jsonl
 
@@ -47,6 +50,42 @@ def cot_summary(dataset: str, cots: pd.DataFrame, rows: Sequence[Mapping]) -> di
         summary["rationalized_questions"] = int(len(rationalized))
         summary["rationalization_yield"] = float(rationalized["correct"].mean())
     return summary
+
+
+QUALITY_KEYS = ("first_cot_accuracy", "majority_accuracy", "any_correct", "parse_failure_rate")
+
+
+def first_questions_quality(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig, cache_file: Path,
+                            n: int) -> dict:
+    """A teacher's CoTs on the first n questions of its generation order, the ones an unfinished run answers first,
+    so teachers compare on the same questions before their pools are whole: cot_summary's QUALITY_KEYS of a replay
+    from `cache_file` (copied into a temporary folder, never written), beside PaLM-540B's shipped CoTs and the
+    majority class's share on those questions (None for number answers). Until the cache holds every CoT of them,
+    `complete` is False and the teacher's numbers are left out."""
+    # the CoTs alone: evaluations from gold, no verdict probe, no STaR retries, so a replay reads nothing else
+    cfg = dataclasses.replace(cfg, backend="replay", n_questions={dataset: n}, eval_mode="gold_verdict",
+                              verdict_probe=0, rationalize=False)
+    questions = teacher.teacher_questions(dataset, train, cfg)
+    done = teacher.complete_questions(dataset, train, cfg, CompletionCache(cache_file))
+    palm = _replayed_summary(dataset, train, dataclasses.replace(cfg, backend="palm", n_cots=1))
+    task = tasks.get(dataset)
+    result = {"dataset": dataset, "teacher": teacher.teacher_name(cfg), "n_questions": len(questions),
+              "n_cots": cfg.n_cots, "complete_questions": done, "complete": done == len(questions),
+              "palm_accuracy": palm["first_cot_accuracy"],
+              "majority_class_share": task.majority_baseline(questions, questions) if task.has_options else None}
+    if result["complete"]:
+        summary = _replayed_summary(dataset, train, cfg, cache_file)
+        result |= {key: summary[key] for key in QUALITY_KEYS}
+    return result
+
+
+def _replayed_summary(dataset: str, train: Sequence[Mapping], cfg: TeacherConfig,
+                      seed_cache: Path | None = None) -> dict:
+    """cot_summary of a teacher run written into a temporary folder."""
+    with tempfile.TemporaryDirectory() as out_dir:
+        teacher.generate(dataset, train, cfg, Path(out_dir), seed_cache=seed_cache)
+        cots = load_run(Path(out_dir))["cots"]
+    return cot_summary(dataset, cots, teacher.teacher_questions(dataset, train, cfg))
 
 
 def _answers(column: pd.Series) -> list[str | None]:
