@@ -27,8 +27,10 @@ import torch
 from train import compare, palm_pairs  # bench/train.py
 
 from mm import ROOT, student
+from mm.config import DEFAULT_STUDENT, DEFAULT_TEACHER
 from mm.hf_generate import HFGenerator
 from mm.llm import Job, Sampling
+from mm.runs import Run
 
 QWEN_05B = dict(hidden_size=896, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2,
                 intermediate_size=4864, vocab_size=151936, tie_word_embeddings=True)
@@ -63,12 +65,10 @@ def decoding(shape: dict, n_prompts: int, max_tokens: int, batch_size: int) -> l
 
 def smoke_pipeline(out_dir: Path) -> dict:
     """One smoke run of the distillation entry point, as its DVC stage runs it, on whatever device torch sees."""
-    metrics_file = out_dir / "metrics.json"
+    run = Run(DEFAULT_STUDENT, DEFAULT_TEACHER, "svamp", "mind_mirror", 0)
+    metrics_file = out_dir / run.metrics_file
     command = [sys.executable, "-m", "mm.distill", "--dataset", "svamp", "--method", "mind_mirror", "--seed", "0",
-               "--params", str(ROOT / "recipes" / "smoke.yaml"), "--set", "distill.bf16=auto",
-               "--out-dir", str(out_dir / "run"), "--metrics-file", str(metrics_file),
-               "--predictions-file", str(out_dir / "predictions.jsonl"),
-               "--samples-file", str(out_dir / "samples.jsonl")]
+               "--params", str(ROOT / "recipes" / "smoke.yaml"), "--set", "distill.bf16=auto", "--into", str(out_dir)]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     row = {"command": " ".join(command[1:]), "returncode": done.returncode,
