@@ -30,6 +30,7 @@ from mm.stats import (
 )
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
+ONE_CLASS_SHARE = 0.9  # a run that gives one class as this share of its test answers learned a class, not the task
 
 
 def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: bool = False) -> pd.DataFrame:
@@ -106,9 +107,38 @@ def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
     predicted, gold = Counter(), Counter()
     for path in prediction_files(folder).values():
         records = read_jsonl(path)
-        predicted.update(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+        predicted.update(_predict_classes(records, dataset))
         gold.update(key(r["gold"]) for r in records)
     return predicted, gold
+
+
+def _predict_classes(records: Sequence[Mapping], dataset: str) -> Counter:
+    """Classes of `predict:` answers (choices by letter), "none" where no answer was parsed."""
+    key = tasks.get(dataset).answers.key
+    return Counter(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+
+
+def prediction_shares(frame: pd.DataFrame, root: Path = ROOT, threshold: float = ONE_CLASS_SHARE) -> pd.DataFrame:
+    """Per run (row of `frame`) of a task whose answers are classes: the share of its `predict:` test answers in each
+    class (one column per class, "none": unparsed), its top class, and `one_class`, True where the top class takes at
+    least `threshold` of them: a checkpoint that answers with a class whatever the question (ANLI 'entailment' on
+    every item) scores that class's share of gold, which a mean over seeds hides."""
+    rows = []
+    for run in frame.itertuples():
+        path, task = root / run.predictions / f"seed{run.seed}.jsonl", tasks.get(run.dataset)
+        if not task.has_options or not path.exists():
+            continue
+        records = read_jsonl(path)
+        counts = _predict_classes(records, run.dataset)
+        counts.update({task.answers.key(r["gold"]): 0 for r in records})  # a class it never predicts: share 0
+        total = sum(counts.values())
+        top, most = max(((c, n) for c, n in counts.items() if c != "none"), key=lambda cn: cn[1], default=("", 0))
+        rows.append({"setting": run.setting, "method": run.method, "seed": int(run.seed), "n": total,
+                     "top class": top, "one_class": most / total >= threshold}
+                    | {c: n / total for c, n in counts.items()})
+    table = pd.DataFrame(rows)
+    leading = ["setting", "method", "seed", "n", "top class", "one_class"]
+    return table[leading + sorted(set(table.columns) - set(leading))] if rows else table
 
 
 def predictions_folder(root: Path, profile: str, teacher: str, dataset: str, label: str) -> Path:

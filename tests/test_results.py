@@ -355,3 +355,23 @@ def test_bootstrap_table_resamples_seeds_and_keeps_the_question_only_interval_be
     assert _width(row["difference (points)"]) > _width(row["difference, questions only (points)"])
     assert row["MDD (points)"] > 0
 
+
+def test_prediction_shares_flag_a_run_that_answers_one_class(study):
+    gold = ["entailment", "neutral", "contradiction", "neutral"] * 5
+    answers = {("distill_label", 0): ["entailment"] * 20, ("distill_label", 1): ["entailment"] * 17 + [None] * 3,
+               ("mind_mirror", 0): gold}
+    for (method, seed), said in answers.items():
+        _write_run(study, "anli1", method, seed, 0.25, [])
+        folder = study / "predictions" / "smollm2" / "qwen0_5b" / "anli1" / method
+        files.write_jsonl(folder / f"seed{seed}.jsonl", [{"id": f"t{i}", "gold": g, "predict_answer": a}
+                                                         for i, (g, a) in enumerate(zip(gold, said, strict=True))])
+    shares = results.prediction_shares(results.load_metrics(study), study).set_index(["method", "seed"])
+    assert list(shares["setting"].unique()) == ["anli1"]  # svamp's answers are numbers, not classes
+    assert shares["one_class"].to_dict() == {("distill_label", 0): True, ("distill_label", 1): False,  # 17 of 20
+                                             ("mind_mirror", 0): False}  # shares of all answers, unparsed ones too
+    assert shares.loc[("distill_label", 0), ["contradiction", "entailment", "neutral"]].tolist() == [0.0, 1.0, 0.0]
+    assert shares.loc[("distill_label", 1), "none"] == 0.15 and shares.loc[("mind_mirror", 0), "neutral"] == 0.5
+    assert results.prediction_shares(results.load_metrics(study), study, threshold=0.85)["one_class"].sum() == 2
+    assert "| distill_label | 0 | 20 | entailment | **yes** | 0% | 100% | 0% |" in report.class_shares_section(
+        shares.reset_index())
+
