@@ -56,7 +56,9 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     compute = compute_table(frame)
     if not compute.empty:
         parts += ["", "**Compute per run, mean over seeds (the same epoch cap for every method; early stopping ends "
-                  "each run when its own valid accuracy stops improving)**", "", to_markdown(compute)]
+                  "each run when its own valid accuracy stops improving; capped, still improving: runs that trained to "
+                  "the cap with their best validation in its last epoch, which more epochs might have helped)**", "",
+                  to_markdown(compute)]
     parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
               to_markdown(reference)]
     if not bootstrap.empty:

@@ -209,7 +209,8 @@ def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.Data
 def compute_table(frame: pd.DataFrame) -> pd.DataFrame:
     """What each accuracy cost, per setting and method, mean over seeds: epochs the final stage trained under the cap
     every method shares (early stopping decides), the epoch of the selected checkpoint, the runs that stopped before
-    the cap, optimiser steps and tokens seen over all stages (mind_mirror: self-evaluation too), training minutes."""
+    the cap and those the cap stopped while still improving (capped_while_improving, by seed), optimiser steps and
+    tokens seen over all stages (mind_mirror: self-evaluation too), training minutes."""
     columns = ["epochs_trained", "best_epoch", "stopped_early", "steps", "tokens_seen", "train_seconds"]
     if frame.empty or not set(columns) <= set(frame):
         return pd.DataFrame()
@@ -217,11 +218,27 @@ def compute_table(frame: pd.DataFrame) -> pd.DataFrame:
              "epochs trained": mean_cell(runs, "epochs_trained", digits=2),
              "best epoch": mean_cell(runs, "best_epoch", digits=2),
              "stopped early": f"{int(runs['stopped_early'].eq(True).sum())}/{len(runs)}",
+             "capped, still improving": _flagged_seeds(runs, capped_while_improving(runs)),
              "steps": mean_cell(runs, "steps", digits=0),
              "tokens seen (M)": mean_cell(runs, "tokens_seen", 1e-6, digits=2),
              "train min": mean_cell(runs, "train_seconds", 1 / 60)}
             for (where, method), runs in frame.groupby(["setting", "method"])]
     return pd.DataFrame(rows).set_index("setting")
+
+
+def capped_while_improving(frame: pd.DataFrame) -> pd.Series:
+    """Per run: early stopping never ended it, so it trained to its epoch cap, and its best validation fell in the
+    last epoch before the cap: it was still improving when the cap stopped it, and more epochs might have helped.
+    False where a run records no cap or best epoch."""
+    runs = frame.reindex(columns=["epochs_cap", "best_epoch", "stopped_early"])
+    return runs["stopped_early"].eq(False) & (runs["best_epoch"] > runs["epochs_cap"] - 1)
+
+
+def _flagged_seeds(runs: pd.DataFrame, flags: pd.Series) -> str:
+    """'k/n' runs flagged, naming their seeds: '1/3: seed 1'."""
+    seeds = sorted(int(seed) for seed in runs.loc[flags, "seed"])
+    named = f": seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}" if seeds else ""
+    return f"{len(seeds)}/{len(runs)}{named}"
 
 
 def curve_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:

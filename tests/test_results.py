@@ -375,3 +375,19 @@ def test_prediction_shares_flag_a_run_that_answers_one_class(study):
     assert "| distill_label | 0 | 20 | entailment | **yes** | 0% | 100% | 0% |" in report.class_shares_section(
         shares.reset_index())
 
+
+def test_compute_table_names_the_runs_the_cap_stopped_while_still_improving(study):
+    _write_run(study, "svamp", "finetune_gold", 1, 0.5, [True] * 4)
+    runs = {("mind_mirror", 0): (5.0, 4.6, False), ("mind_mirror", 1): (5.0, 3.5, False),  # flat over its last epoch
+            ("finetune_gold", 0): (4.5, 4.2, True), ("finetune_gold", 1): (5.0, 4.0, False)}  # 4.0: not after 4
+    for (method, seed), (trained, best, stopped) in runs.items():
+        path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / method / f"seed{seed}.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {
+            "epochs_cap": 5, "epochs_trained": trained, "best_epoch": best, "stopped_early": stopped, "steps": 10,
+            "tokens_seen": 1000, "train_seconds": 60}))
+    frame = results.load_metrics(study)
+    flagged = results.capped_while_improving(frame)
+    assert sorted(zip(frame.loc[flagged, "method"], frame.loc[flagged, "seed"], strict=True)) == [("mind_mirror", 0)]
+    table = results.compute_table(frame).set_index("method")["capped, still improving"]
+    assert table.to_dict() == {"finetune_gold": "0/2", "mind_mirror": "1/2: seed 0"}
+    assert not results.capped_while_improving(frame.drop(columns="epochs_cap")).any()  # no cap recorded: no flag
