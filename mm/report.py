@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mm import config
-from mm.results import compute_table, summary_table
+from mm.results import ONE_CLASS_SHARE, compute_table, summary_table
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
 # student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
@@ -56,16 +56,39 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
     compute = compute_table(frame)
     if not compute.empty:
         parts += ["", "**Compute per run, mean over seeds (the same epoch cap for every method; early stopping ends "
-                  "each run when its own valid accuracy stops improving)**", "", to_markdown(compute)]
+                  "each run when its own valid accuracy stops improving; capped, still improving: runs that trained to "
+                  "the cap with their best validation in its last epoch, which more epochs might have helped)**", "",
+                  to_markdown(compute)]
     parts += ["", "**Reference points on the same test items (%; published rows: other teacher, student, data)**", "",
               to_markdown(reference)]
     if not bootstrap.empty:
         parts += ["", "**Paired differences (points, first minus second, on the test questions of the seeds both "
-                  "have; 95% bootstrap interval resampling questions, each with all its seeds): mind_mirror against "
-                  "each baseline, then the paper's ordering pair by pair. "
-                  "The paper claims the first beats the second: that holds, or is reversed, only where the interval "
-                  "excludes zero**", "", to_markdown(bootstrap.set_index("dataset"))]
+                  "have): mind_mirror against each baseline, then the paper's ordering pair by pair. The 95% "
+                  "bootstrap interval resamples seeds (seed k of one method with seed k of the other) and, within "
+                  "them, test questions, so it counts which seeds were trained as well as which questions were drawn "
+                  "(one seed: questions only). The paper claims the first beats the second: that holds, or is "
+                  "reversed, only where the interval excludes zero. MDD: the minimum detectable difference, 80% "
+                  "power at two-sided 5% (2.8 × the bootstrap standard error): a smaller true difference would "
+                  "likely go unresolved. Last column: the interval resampling questions only, for these trained "
+                  "models (narrower: it leaves seed-to-seed variance out)**", "",
+                  to_markdown(bootstrap.set_index("dataset"))]
     parts += [""] + [f"![{Path(f).stem}]({f})" for f in figures]
+    return "\n".join(parts)
+
+
+def class_shares_section(shares: pd.DataFrame) -> str:
+    """The report's section on one-class runs (results.prediction_shares): per setting, each run's test answers by
+    class, so a run that answers one class whatever the question is seen, not averaged away over seeds."""
+    if shares.empty:
+        return ""
+    parts = ["", "", f"**Test answers by class, per run (`predict:` head, % of test items; one class: the top class "
+             f"takes ≥ {ONE_CLASS_SHARE:.0%}, a checkpoint that answers the class, not the question)**"]
+    for where, runs in shares.groupby("setting", sort=False):
+        table = runs.drop(columns="setting").dropna(axis=1, how="all").set_index("method")
+        classes = [c for c in table.columns if c not in ("seed", "n", "top class", "one_class")]
+        table[classes] = table[classes].map(lambda share: f"{share:.0%}")
+        table["one_class"] = table["one_class"].map({True: "**yes**", False: ""})
+        parts += ["", where, "", to_markdown(table.rename(columns={"one_class": "one class"}))]
     return "\n".join(parts)
 
 

@@ -1,5 +1,6 @@
-"""Result tables from committed metrics: mean ± std over seeds, paired bootstrap intervals, self-evaluation and
-ablation frames. Rendering them as the report is mm.report."""
+"""Result tables from committed metrics and predictions: mean ± std over seeds, paired comparisons, answer classes,
+compute, self-evaluation and ablation frames. The statistics are mm.stats; rendering the tables as the report is
+mm.report."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,15 +11,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from mm import ROOT, config, data, methods, selfeval, tasks
 from mm.files import read_jsonl
 from mm.runs import Run, TeacherRun
+from mm.stats import (
+    claim_verdict,
+    comparison_cells,
+    comparison_pairs,
+    difference_cell,
+    interval_text,
+    mean_cell,
+    paired_bootstrap,
+    percent_cell,
+    pooled_pairs,
+)
 
 REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
+ONE_CLASS_SHARE = 0.9  # a run that gives one class as this share of its test answers learned a class, not the task
 
 
 def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: bool = False) -> pd.DataFrame:
@@ -95,9 +107,38 @@ def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
     predicted, gold = Counter(), Counter()
     for path in prediction_files(folder).values():
         records = read_jsonl(path)
-        predicted.update(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+        predicted.update(_predict_classes(records, dataset))
         gold.update(key(r["gold"]) for r in records)
     return predicted, gold
+
+
+def _predict_classes(records: Sequence[Mapping], dataset: str) -> Counter:
+    """Classes of `predict:` answers (choices by letter), "none" where no answer was parsed."""
+    key = tasks.get(dataset).answers.key
+    return Counter(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
+
+
+def prediction_shares(frame: pd.DataFrame, root: Path = ROOT, threshold: float = ONE_CLASS_SHARE) -> pd.DataFrame:
+    """Per run (row of `frame`) of a task whose answers are classes: the share of its `predict:` test answers in each
+    class (one column per class, "none": unparsed), its top class, and `one_class`, True where the top class takes at
+    least `threshold` of them: a checkpoint that answers with a class whatever the question (ANLI 'entailment' on
+    every item) scores that class's share of gold, which a mean over seeds hides."""
+    rows = []
+    for run in frame.itertuples():
+        path, task = root / run.predictions / f"seed{run.seed}.jsonl", tasks.get(run.dataset)
+        if not task.has_options or not path.exists():
+            continue
+        records = read_jsonl(path)
+        counts = _predict_classes(records, run.dataset)
+        counts.update({task.answers.key(r["gold"]): 0 for r in records})  # a class it never predicts: share 0
+        total = sum(counts.values())
+        top, most = max(((c, n) for c, n in counts.items() if c != "none"), key=lambda cn: cn[1], default=("", 0))
+        rows.append({"setting": run.setting, "method": run.method, "seed": int(run.seed), "n": total,
+                     "top class": top, "one_class": most / total >= threshold}
+                    | {c: n / total for c, n in counts.items()})
+    table = pd.DataFrame(rows)
+    leading = ["setting", "method", "seed", "n", "top class", "one_class"]
+    return table[leading + sorted(set(table.columns) - set(leading))] if rows else table
 
 
 def predictions_folder(root: Path, profile: str, teacher: str, dataset: str, label: str) -> Path:
@@ -162,24 +203,42 @@ def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[st
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
     """setting (dataset, and student when several) x method: 'mean ± std (n)' in percent over seeds; one seed has
     no spread, so just 'value (1)'."""
-    return frame.groupby(["method", "setting"])[column].agg(_percent_cell).unstack("setting")
+    return frame.groupby(["method", "setting"])[column].agg(percent_cell).unstack("setting")
 
 
 def compute_table(frame: pd.DataFrame) -> pd.DataFrame:
     """What each accuracy cost, per setting and method, mean over seeds: epochs the final stage trained under the cap
     every method shares (early stopping decides), the epoch of the selected checkpoint, the runs that stopped before
-    the cap, optimiser steps and tokens seen over all stages (mind_mirror: self-evaluation too), training minutes."""
+    the cap and those the cap stopped while still improving (capped_while_improving, by seed), optimiser steps and
+    tokens seen over all stages (mind_mirror: self-evaluation too), training minutes."""
     columns = ["epochs_trained", "best_epoch", "stopped_early", "steps", "tokens_seen", "train_seconds"]
     if frame.empty or not set(columns) <= set(frame):
         return pd.DataFrame()
     rows = [{"setting": where, "method": method, "seeds": len(runs),
-             "epochs trained": _mean(runs, "epochs_trained", digits=2),
-             "best epoch": _mean(runs, "best_epoch", digits=2),
+             "epochs trained": mean_cell(runs, "epochs_trained", digits=2),
+             "best epoch": mean_cell(runs, "best_epoch", digits=2),
              "stopped early": f"{int(runs['stopped_early'].eq(True).sum())}/{len(runs)}",
-             "steps": _mean(runs, "steps", digits=0), "tokens seen (M)": _mean(runs, "tokens_seen", 1e-6, digits=2),
-             "train min": _mean(runs, "train_seconds", 1 / 60)}
+             "capped, still improving": _flagged_seeds(runs, capped_while_improving(runs)),
+             "steps": mean_cell(runs, "steps", digits=0),
+             "tokens seen (M)": mean_cell(runs, "tokens_seen", 1e-6, digits=2),
+             "train min": mean_cell(runs, "train_seconds", 1 / 60)}
             for (where, method), runs in frame.groupby(["setting", "method"])]
     return pd.DataFrame(rows).set_index("setting")
+
+
+def capped_while_improving(frame: pd.DataFrame) -> pd.Series:
+    """Per run: early stopping never ended it, so it trained to its epoch cap, and its best validation fell in the
+    last epoch before the cap: it was still improving when the cap stopped it, and more epochs might have helped.
+    False where a run records no cap or best epoch."""
+    runs = frame.reindex(columns=["epochs_cap", "best_epoch", "stopped_early"])
+    return runs["stopped_early"].eq(False) & (runs["best_epoch"] > runs["epochs_cap"] - 1)
+
+
+def _flagged_seeds(runs: pd.DataFrame, flags: pd.Series) -> str:
+    """'k/n' runs flagged, naming their seeds: '1/3: seed 1'."""
+    seeds = sorted(int(seed) for seed in runs.loc[flags, "seed"])
+    named = f": seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))}" if seeds else ""
+    return f"{len(seeds)}/{len(runs)}{named}"
 
 
 def curve_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
@@ -196,78 +255,34 @@ def curve_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _percent_cell(values: pd.Series) -> str:
-    """'mean ± std (n)' in percent over the non-missing values; one value has no spread, so 'value (1)'."""
-    values = values.dropna()
-    if values.empty:
-        return ""
-    if len(values) == 1:
-        return f"{100 * values.mean():.1f} (1)"
-    return f"{100 * values.mean():.1f} ± {100 * values.std():.1f} ({len(values)})"
-
-
-def paired_bootstrap(a: Sequence[bool], b: Sequence[bool], n_boot: int = 2000, seed: int = 0,
-                     groups: Sequence[str] | None = None) -> dict:
-    """Difference in accuracy a - b over paired items with a 95% percentile bootstrap interval. `groups` names each
-    pair's test question: one question scored under several seeds is one draw, not several, so whole questions are
-    resampled (n: the number of questions)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or not len(a) or (groups is not None and len(groups) != len(a)):
-        raise ValueError(f"paired samples must be non-empty and equally long, got {a.shape} and {b.shape}"
-                         f"{'' if groups is None else f' and {len(groups)} groups'}")
-    keys = np.arange(len(a)) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-    n_groups = int(keys.max()) + 1
-    gap, size = np.bincount(keys, a - b, n_groups), np.bincount(keys, minlength=n_groups)
-    idx = np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
-    diffs = gap[idx].sum(1) / size[idx].sum(1)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"diff": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "n": n_groups}
-
-
 def paired_items(root: Path, dataset: str, method: str, baseline: str, head: str = "predict",
                  profile: str = config.DEFAULT_STUDENT, teacher: str = config.DEFAULT_TEACHER,
-                 seeds: set[int] | None = None) -> tuple[list, list, list]:
-    """Correctness of two methods (one student and teacher profile) on the same test items, pooled over the seeds
-    both have (and, given `seeds`, only those)."""
-    return paired_correctness(predictions_folder(root, profile, teacher, dataset, method),
-                              predictions_folder(root, profile, teacher, dataset, baseline), head, seeds)
+                 seeds: set[int] | None = None) -> dict[int, dict[str, tuple[bool, bool]]]:
+    """Correctness of two methods (one student and teacher profile) on the same test items, per seed both have (and,
+    given `seeds`, only those): paired_seeds of their prediction folders."""
+    return paired_seeds(predictions_folder(root, profile, teacher, dataset, method),
+                        predictions_folder(root, profile, teacher, dataset, baseline), head, seeds)
 
 
-def paired_correctness(first: Path, second: Path, head: str = "predict",
-                       seeds: set[int] | None = None) -> tuple[list, list, list]:
-    """Correctness of two runs' prediction folders (seed<k>.jsonl each) on the same test items, pooled over the seeds
-    both have (given `seeds`: only those), each seed paired with the same seed, and each pair's item id; items where
-    either run has no such head are left out."""
-    key, mine_all, theirs_all, items = f"{head}_correct", [], [], []
+def paired_seeds(first: Path, second: Path, head: str = "predict",
+                 seeds: set[int] | None = None) -> dict[int, dict[str, tuple[bool, bool]]]:
+    """Per seed both prediction folders (seed<k>.jsonl each) have (given `seeds`: only those), each test item's
+    correctness under both runs by item id, seed k of one paired with seed k of the other; items where either run has
+    no such head are left out."""
+    key, paired = f"{head}_correct", {}
     for seed, path in prediction_files(first).items():
         if not (second / path.name).exists() or (seeds is not None and seed not in seeds):
             continue
         mine = {r["id"]: r[key] for r in read_jsonl(path) if key in r}
         theirs = {r["id"]: r[key] for r in read_jsonl(second / path.name) if key in r}
-        for item in sorted(mine.keys() & theirs.keys()):
-            mine_all.append(mine[item])
-            theirs_all.append(theirs[item])
-            items.append(item)
-    return mine_all, theirs_all, items
+        paired[seed] = {item: (mine[item], theirs[item]) for item in sorted(mine.keys() & theirs.keys())}
+    return paired
 
 
-def difference_cell(mine: Sequence[bool], theirs: Sequence[bool], items: Sequence[str] | None = None) -> str:
-    """'+d [low, high]' in points: paired accuracy difference with its 95% bootstrap interval (resampling `items`,
-    the test questions, when given); blank if unpaired."""
-    return _interval_text(paired_bootstrap(mine, theirs, groups=items)) if len(mine) else ""
-
-
-def _interval_text(ci: dict) -> str:
-    return f"{100 * ci['diff']:+.1f} [{100 * ci['low']:+.1f}, {100 * ci['high']:+.1f}]"
-
-
-def claim_verdict(ci: dict) -> str:
-    """The claim 'first beats second' read off a paired 95% interval: an interval that spans zero settles nothing."""
-    if ci["low"] > 0:
-        return "holds"
-    if ci["high"] < 0:
-        return "reversed"
-    return "not resolved"
+def paired_correctness(first: Path, second: Path, head: str = "predict",
+                       seeds: set[int] | None = None) -> tuple[list, list, list]:
+    """paired_seeds pooled over the seeds (stats.pooled_pairs): both runs' correctness and each pair's item id."""
+    return pooled_pairs(paired_seeds(first, second, head, seeds))
 
 
 def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -309,7 +324,7 @@ def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
                                   groups=[r["id"] for r in chosen])
             rows.append({"setting": setting(dataset, profile, teacher), "method": method, "comparison": comparison,
                          "seeds": ", ".join(map(str, seeds)), "test questions": ci["n"],
-                         "difference (points)": _interval_text(ci), "first better": claim_verdict(ci)})
+                         "difference (points)": interval_text(ci), "first better": claim_verdict(ci)})
     return pd.DataFrame(rows)
 
 
@@ -372,36 +387,24 @@ def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# The paper's claim, best first: each method beats the next one (MM > step-by-step > label distillation > gold).
-PAPER_ORDER = ("mind_mirror", "step_by_step", "distill_label", "finetune_gold")
-
-
 def bootstrap_table(frame: pd.DataFrame, methods: Sequence[str], root: Path = ROOT,
                     target: str = "mind_mirror") -> pd.DataFrame:
-    """First minus second, per arm (student and teacher profile) and dataset in the frame, paired on test items pooled
-    over the seeds both have in the frame,
-    with 95% bootstrap intervals: `target` against each other method, then the paper's ordering pair by pair, each
-    with the paper's claim (first beats second) read off its interval, then every method against the base (gold
-    fine-tuning, where the paper's order ends)."""
-    pairs = [(target, m) for m in methods if m != target]
-    ordered = [m for m in PAPER_ORDER if m in methods]
-    pairs += [pair for pair in zip(ordered[:-1], ordered[1:], strict=True) if pair not in pairs]
-    if ordered and ordered[-1] == PAPER_ORDER[-1]:
-        pairs += [(m, ordered[-1]) for m in ordered[:-1] if (m, ordered[-1]) not in pairs]
+    """First minus second (stats.comparison_pairs: `target` against each other method, the paper's ordering pair by
+    pair, every method against gold fine-tuning), per arm (student and teacher profile) and dataset in the frame, on
+    the test questions of the seeds both have in the frame. The difference's 95% interval resamples seeds and, within
+    them, questions, and the paper's claim (first beats second) is read off it; beside it the minimum detectable
+    difference, and the interval that resamples questions only (stats.comparison_cells)."""
     rows = []
     arms = frame[["profile", "teacher_profile", "dataset"]].drop_duplicates() if not frame.empty else pd.DataFrame()
     for profile, teacher, dataset in arms.itertuples(index=False):
-        for first, second in pairs:
+        for first, second in comparison_pairs(methods, target):
             where = {"dataset": dataset, "profile": profile, "teacher_profile": teacher}
             seeds = seeds_of(frame, method=first, **where) & seeds_of(frame, method=second, **where)
-            mine, theirs, items = paired_items(root, dataset, first, second, profile=profile, teacher=teacher,
-                                               seeds=seeds)
-            if mine:
-                ci = paired_bootstrap(mine, theirs, groups=items)
+            by_seed = paired_items(root, dataset, first, second, profile=profile, teacher=teacher, seeds=seeds)
+            if any(by_seed.values()):
                 rows.append({"dataset": dataset, "student": profile, "teacher": teacher,
-                             "comparison": f"{first} − {second}",
-                             "seeds": ", ".join(map(str, sorted(seeds))), "test questions": ci["n"],
-                             "difference (points)": _interval_text(ci), "paper's claim": claim_verdict(ci)})
+                             "comparison": f"{first} − {second}", "seeds": ", ".join(map(str, sorted(seeds)))}
+                            | comparison_cells(by_seed))
     return pd.DataFrame(rows)
 
 
@@ -453,20 +456,15 @@ def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
                                         key=lambda item: (item[0][0], order.get(item[0][1], len(order)))):
         method = runs["method"].iloc[0]
         rows.append({"dataset": dataset, "ablation": name, "changes": _ablation_changes(name, method),
-                     "predict: %": _percent_cell(runs["test_accuracy"]),
-                     "rationale %": _percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
-                     "valid %": _percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
+                     "predict: %": percent_cell(runs["test_accuracy"]),
+                     "rationale %": percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
+                     "valid %": percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
                      **_ablation_differences(root, dataset, name, method, seeds_of(runs) & seeds_of(
                          frame, dataset=dataset, ablation=_reference_of(method))),
-                     "CoT pairs": _mean(runs, "pairs_cot", digits=0), "train min": _mean(runs, "train_seconds", 1 / 60),
-                     "total min": _mean(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
+                     "CoT pairs": mean_cell(runs, "pairs_cot", digits=0),
+                     "train min": mean_cell(runs, "train_seconds", 1 / 60),
+                     "total min": mean_cell(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
     return pd.DataFrame(rows).set_index("ablation")
-
-
-def _mean(runs: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 1) -> float | str:
-    """Mean of a column over seeds, scaled and rounded (digits 0: an int); blank where no run reports it."""
-    values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
-    return round(float(values.mean()) * scale, digits or None) if len(values) else ""
 
 
 def _reference_of(method: str) -> str:

@@ -10,7 +10,7 @@ from mm import ROOT
 # Lower layers first: a module may import only modules listed before it.
 LAYERS = ["arith", "answers", "files", "hub", "tasks", "config", "runs", "data", "selfeval", "prompts", "llm", "cache",
           "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate",
-          "methods", "decode", "train", "evaluate", "distill", "study", "results", "report", "plots"]
+          "methods", "decode", "train", "evaluate", "distill", "study", "stats", "results", "report", "plots"]
 
 
 def _source(name: str) -> str:

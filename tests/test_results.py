@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, files, plots, report, results, tasks
+from mm import config, data, files, plots, report, results, stats, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
@@ -34,7 +34,10 @@ def test_summary_table_reports_mean_std_and_seed_count(study):
 
 
 def test_paired_items_use_only_seeds_both_methods_have(study):
-    mine, theirs, items = results.paired_items(study, "svamp", "mind_mirror", "finetune_gold")
+    by_seed = results.paired_items(study, "svamp", "mind_mirror", "finetune_gold")
+    assert by_seed == {0: {"i0": (True, True), "i1": (True, False), "i2": (True, True), "i3": (False, False)}}
+    folder = study / "predictions" / "smollm2" / "qwen0_5b" / "svamp"
+    mine, theirs, items = results.paired_correctness(folder / "mind_mirror", folder / "finetune_gold")
     assert mine == [True, True, True, False] and theirs == [True, False, True, False]
     assert items == ["i0", "i1", "i2", "i3"]
 
@@ -52,26 +55,6 @@ def test_runs_of_a_superseded_budget_are_left_out_of_every_table(study, smoke_pa
     boot = results.bootstrap_table(frame, ["finetune_gold", "mind_mirror"], root=study)
     assert boot["test questions"].tolist() == [4]  # seed 0 only: seed 1's pair of runs is superseded
     assert len(results.load_metrics(study)) == 4  # without a params file every committed run counts
-
-
-def test_paired_bootstrap_interval_contains_the_difference_and_is_seeded():
-    a, b = [True] * 30 + [False] * 10, [True] * 20 + [False] * 20
-    ci = results.paired_bootstrap(a, b)
-    assert ci["diff"] == pytest.approx(0.25) and ci["low"] < 0.25 < ci["high"]
-    assert ci == results.paired_bootstrap(a, b)
-    assert results.paired_bootstrap([True] * 5, [True] * 5) == {"diff": 0.0, "low": 0.0, "high": 0.0, "n": 5}
-    with pytest.raises(ValueError):
-        results.paired_bootstrap([True], [True, False])
-
-
-def test_paired_bootstrap_resamples_whole_questions_across_seeds():
-    a, b = [True] * 6 + [False] * 4, [True] * 3 + [False] * 7
-    three_seeds = results.paired_bootstrap(a * 3, b * 3, groups=[f"q{i}" for i in range(10)] * 3)
-    once = results.paired_bootstrap(a, b)
-    assert three_seeds["n"] == once["n"] == 10  # three copies of a question are one draw
-    assert three_seeds == pytest.approx(once)
-    assert results.paired_bootstrap(a * 3, b * 3)["high"] - results.paired_bootstrap(a * 3, b * 3)["low"] < (
-        once["high"] - once["low"])  # as independent items, the copies would narrow the interval
 
 
 def test_compute_table_puts_each_methods_epochs_steps_tokens_and_minutes_beside_it(study):
@@ -110,19 +93,12 @@ def test_report_is_regenerated(study):
 def test_bootstrap_table_adds_the_papers_ordering_pair_by_pair_and_each_method_against_the_base(study):
     for method in ("step_by_step", "distill_label"):
         _write_run(study, "svamp", method, 0, 0.5, [True, False, True, False])
-    boot = results.bootstrap_table(results.load_metrics(study), list(results.PAPER_ORDER), root=study)
+    boot = results.bootstrap_table(results.load_metrics(study), list(stats.PAPER_ORDER), root=study)
     assert boot["comparison"].tolist() == [
         "mind_mirror − step_by_step", "mind_mirror − distill_label", "mind_mirror − finetune_gold",
         "step_by_step − distill_label", "distill_label − finetune_gold", "step_by_step − finetune_gold"]
     same = boot.set_index("comparison").loc["step_by_step − distill_label"]
     assert (same["difference (points)"], same["paper's claim"]) == ("+0.0 [+0.0, +0.0]", "not resolved")
-
-
-def test_claim_verdict_needs_an_interval_clear_of_zero():
-    better, worse = [True] * 40 + [False] * 10, [True] * 10 + [False] * 40
-    assert results.claim_verdict(results.paired_bootstrap(better, worse)) == "holds"
-    assert results.claim_verdict(results.paired_bootstrap(worse, better)) == "reversed"
-    assert results.claim_verdict(results.paired_bootstrap(better[:4], [True, False, True, True])) == "not resolved"
 
 
 def test_one_operation_guess_takes_the_two_largest_numbers():
@@ -359,3 +335,59 @@ def test_unanswered_rationales_count_rationales_with_no_parsed_answer_and_reach_
     assert pd.isna(by_run[("mind_mirror", 1)])  # that run generated no rationales
     text = report.report_markdown(frame, pd.DataFrame(), pd.DataFrame(), "context", [])
     assert "no answer the task can parse" in text and "| mind_mirror | 50.0 (1) |" in text
+
+
+def _width(cell: str) -> float:
+    """The width of a '+d [low, high]' cell, in points."""
+    low, high = cell.split("[")[1].rstrip("]").split(", ")
+    return float(high) - float(low)
+
+
+def test_bootstrap_table_resamples_seeds_and_keeps_the_question_only_interval_beside(study):
+    one_seed = results.bootstrap_table(results.load_metrics(study), ["finetune_gold", "mind_mirror"], root=study)
+    row = one_seed.iloc[0]  # finetune_gold has seed 0 only: nothing to resample but questions
+    assert (row["seeds"], row["resamples"]) == ("0", "questions")
+    assert row["difference (points)"] == row["difference, questions only (points)"]
+    _write_run(study, "svamp", "finetune_gold", 1, 0.75, [True, True, True, False])  # seed 1: −50 points, seed 0: +25
+    row = results.bootstrap_table(results.load_metrics(study), ["finetune_gold", "mind_mirror"], root=study).iloc[0]
+    assert (row["seeds"], row["test questions"], row["resamples"]) == ("0, 1", 4, "seeds × questions")
+    assert row["difference (points)"].startswith("-12.5 [") and row["paper's claim"] == "not resolved"
+    assert _width(row["difference (points)"]) > _width(row["difference, questions only (points)"])
+    assert row["MDD (points)"] > 0
+
+
+def test_prediction_shares_flag_a_run_that_answers_one_class(study):
+    gold = ["entailment", "neutral", "contradiction", "neutral"] * 5
+    answers = {("distill_label", 0): ["entailment"] * 20, ("distill_label", 1): ["entailment"] * 17 + [None] * 3,
+               ("mind_mirror", 0): gold}
+    for (method, seed), said in answers.items():
+        _write_run(study, "anli1", method, seed, 0.25, [])
+        folder = study / "predictions" / "smollm2" / "qwen0_5b" / "anli1" / method
+        files.write_jsonl(folder / f"seed{seed}.jsonl", [{"id": f"t{i}", "gold": g, "predict_answer": a}
+                                                         for i, (g, a) in enumerate(zip(gold, said, strict=True))])
+    shares = results.prediction_shares(results.load_metrics(study), study).set_index(["method", "seed"])
+    assert list(shares["setting"].unique()) == ["anli1"]  # svamp's answers are numbers, not classes
+    assert shares["one_class"].to_dict() == {("distill_label", 0): True, ("distill_label", 1): False,  # 17 of 20
+                                             ("mind_mirror", 0): False}  # shares of all answers, unparsed ones too
+    assert shares.loc[("distill_label", 0), ["contradiction", "entailment", "neutral"]].tolist() == [0.0, 1.0, 0.0]
+    assert shares.loc[("distill_label", 1), "none"] == 0.15 and shares.loc[("mind_mirror", 0), "neutral"] == 0.5
+    assert results.prediction_shares(results.load_metrics(study), study, threshold=0.85)["one_class"].sum() == 2
+    assert "| distill_label | 0 | 20 | entailment | **yes** | 0% | 100% | 0% |" in report.class_shares_section(
+        shares.reset_index())
+
+
+def test_compute_table_names_the_runs_the_cap_stopped_while_still_improving(study):
+    _write_run(study, "svamp", "finetune_gold", 1, 0.5, [True] * 4)
+    runs = {("mind_mirror", 0): (5.0, 4.6, False), ("mind_mirror", 1): (5.0, 3.5, False),  # flat over its last epoch
+            ("finetune_gold", 0): (4.5, 4.2, True), ("finetune_gold", 1): (5.0, 4.0, False)}  # 4.0: not after 4
+    for (method, seed), (trained, best, stopped) in runs.items():
+        path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / method / f"seed{seed}.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {
+            "epochs_cap": 5, "epochs_trained": trained, "best_epoch": best, "stopped_early": stopped, "steps": 10,
+            "tokens_seen": 1000, "train_seconds": 60}))
+    frame = results.load_metrics(study)
+    flagged = results.capped_while_improving(frame)
+    assert sorted(zip(frame.loc[flagged, "method"], frame.loc[flagged, "seed"], strict=True)) == [("mind_mirror", 0)]
+    table = results.compute_table(frame).set_index("method")["capped, still improving"]
+    assert table.to_dict() == {"finetune_gold": "0/2", "mind_mirror": "1/2: seed 0"}
+    assert not results.capped_while_improving(frame.drop(columns="epochs_cap")).any()  # no cap recorded: no flag
