@@ -35,18 +35,21 @@ ONE_CLASS_SHARE = 0.9  # a run that gives one class as this share of its test an
 
 def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: bool = False) -> pd.DataFrame:
     """One row per committed run (metrics/distill/<student>/<teacher>/<dataset>/<method or ablation>/seed<k>.json,
-    mm.runs): the study's runs, or with `ablations` only the ablation runs. Each row has its self-consistency vote
+    mm.runs): the study's runs, the controls its arms list among them under their own name as `method` (the method
+    they change in `base_method`); or with `ablations` the other ablation runs. Each row has its self-consistency vote
     accuracies as `sc.<vote>@<k>` and its self-evaluation scores as `cal.<name>` columns, its student `profile`,
     `teacher_profile`, `ablation` ("" for none), `setting`, and `predictions` (its folder of per-seed files).
 
     With params_file, only runs trained at that file's budget count: a run whose `epochs_cap` differs (or that
     predates epoch budgets) is superseded until re-run, and its path is listed in `frame.attrs["superseded"]`."""
+    controls = _arm_controls(config.load_params(params_file or config.PARAMS).study)
     rows, superseded = [], []
     for path in sorted((root / "metrics" / "distill").glob("*/*/*/*/seed*.json")):
         metrics = json.loads(path.read_text())
         profile, teacher, dataset, label = path.parts[-5:-1]
         ablation = "" if label in config.METHODS else label
-        if bool(ablation) != ablations:
+        control = (profile, teacher, dataset, label) in controls
+        if (bool(ablation) and not control) != ablations:
             continue
         if params_file is not None and metrics.get("epochs_cap") != _epochs_cap(Path(params_file), profile, ablation):
             superseded.append(str(path.relative_to(root)))
@@ -54,6 +57,7 @@ def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: 
         consistency = metrics.get("self_consistency", {})
         rows.append({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
                     | {"profile": profile, "teacher_profile": teacher, "ablation": ablation,
+                       "base_method": metrics.get("method"), "method": label if control else metrics.get("method"),
                        "metrics_path": str(path.relative_to(root)),
                        "predictions": str(predictions_folder(Path(), profile, teacher, dataset, label))}
                     | {f"sc.{k}": v for k, v in consistency.get("vote_accuracy", {}).items()}
@@ -64,6 +68,13 @@ def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: 
                                                         strict=True)]
     frame.attrs["superseded"] = superseded
     return frame
+
+
+def _arm_controls(study: config.StudyConfig) -> set[tuple[str, str, str, str]]:
+    """(student, teacher, dataset, control) of every control an arm runs: a study method, not an ablation."""
+    return {(student, teacher, dataset, name) for student, teachers in study.arms.items()
+            for teacher, datasets in teachers.items() for dataset, names in datasets.items()
+            for name in names if name not in config.METHODS}
 
 
 @functools.cache
@@ -387,17 +398,18 @@ def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bootstrap_table(frame: pd.DataFrame, methods: Sequence[str], root: Path = ROOT,
+def bootstrap_table(frame: pd.DataFrame, methods: Sequence[str] = (), root: Path = ROOT,
                     target: str = "mind_mirror") -> pd.DataFrame:
     """First minus second (stats.comparison_pairs: `target` against each other method, the paper's ordering pair by
-    pair, every method against gold fine-tuning), per arm (student and teacher profile) and dataset in the frame, on
+    pair, every method against gold fine-tuning, each control against what it isolates; `methods`: the frame's),
+    per arm (student and teacher profile) and dataset in the frame, on
     the test questions of the seeds both have in the frame. The difference's 95% interval resamples seeds and, within
     them, questions, and the paper's claim (first beats second) is read off it; beside it the minimum detectable
     difference, and the interval that resamples questions only (stats.comparison_cells)."""
     rows = []
     arms = frame[["profile", "teacher_profile", "dataset"]].drop_duplicates() if not frame.empty else pd.DataFrame()
     for profile, teacher, dataset in arms.itertuples(index=False):
-        for first, second in comparison_pairs(methods, target):
+        for first, second in comparison_pairs(methods or sorted(frame["method"].unique()), target):
             where = {"dataset": dataset, "profile": profile, "teacher_profile": teacher}
             seeds = seeds_of(frame, method=first, **where) & seeds_of(frame, method=second, **where)
             by_seed = paired_items(root, dataset, first, second, profile=profile, teacher=teacher, seeds=seeds)

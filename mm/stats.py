@@ -114,15 +114,26 @@ def claim_verdict(ci: Mapping) -> str:
     return "not resolved"
 
 
+# Each control against what it isolates (first, second): does self-evaluation add (with and without it, filtered
+# and unfiltered)? do the verdict-only targets do as well? do 5 CoTs add over one? does a distilled student beat gold
+# fine-tuning on the same questions?
+CONTROL_PAIRS = (("mind_mirror", "no_self_eval"), ("unfiltered", "unfiltered_no_self_eval"),
+                 ("unfiltered", "unfiltered_sbs"), ("mind_mirror", "verdict_only"), ("mind_mirror", "cots1"),
+                 ("mind_mirror", "finetune_gold_matched"), ("step_by_step", "finetune_gold_matched"),
+                 ("distill_label", "finetune_gold_matched"))
+
+
 def comparison_pairs(methods: Sequence[str], target: str = "mind_mirror") -> list[tuple[str, str]]:
-    """Which methods to compare (first, second): `target` against each other method, then the paper's ordering pair
-    by pair, then every method against the base (gold fine-tuning, where the paper's order ends); each pair once."""
-    pairs = [(target, m) for m in methods if m != target]
-    ordered = [m for m in PAPER_ORDER if m in methods]
+    """Which methods to compare (first, second): `target` against each other paper method, then the paper's ordering
+    pair by pair, then every method against the base (gold fine-tuning, where the paper's order ends), then each
+    control of CONTROL_PAIRS whose both sides are among `methods`; each pair once."""
+    paper = [m for m in methods if m in PAPER_ORDER]
+    pairs = [(target, m) for m in paper if m != target]
+    ordered = [m for m in PAPER_ORDER if m in paper]
     pairs += [pair for pair in zip(ordered[:-1], ordered[1:], strict=True) if pair not in pairs]
     if ordered and ordered[-1] == PAPER_ORDER[-1]:
         pairs += [(m, ordered[-1]) for m in ordered[:-1] if (m, ordered[-1]) not in pairs]
-    return pairs
+    return pairs + [pair for pair in CONTROL_PAIRS if set(pair) <= set(methods)]
 
 
 def comparison_cells(by_seed: Mapping[int, Mapping[str, tuple[bool, bool]]]) -> dict[str, Any]:

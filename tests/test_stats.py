@@ -89,3 +89,11 @@ def test_percent_and_mean_cells_summarise_seeds():
     assert stats.percent_cell(pd.Series([0.5])) == "50.0 (1)" and stats.percent_cell(pd.Series([], dtype=float)) == ""
     runs = pd.DataFrame({"steps": [10, 21]})
     assert stats.mean_cell(runs, "steps", digits=0) == 16 and stats.mean_cell(runs, "missing") == ""
+
+
+def test_each_control_is_compared_with_what_it_isolates_when_both_ran():
+    pairs = stats.comparison_pairs(["finetune_gold", "mind_mirror", "no_self_eval", "finetune_gold_matched"])
+    assert pairs[0] == ("mind_mirror", "finetune_gold")  # the paper's methods first
+    assert ("mind_mirror", "no_self_eval") in pairs and ("mind_mirror", "finetune_gold_matched") in pairs
+    assert ("step_by_step", "finetune_gold_matched") not in pairs  # step_by_step did not run
+    assert not any("no_self_eval" == first for first, _ in pairs)
