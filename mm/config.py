@@ -459,11 +459,15 @@ def _require(ok: bool, key: str, why: str) -> None:
 
 
 def check_all(out: Path | None = None) -> str:
-    """Validate params.yaml, every recipe laid over it and every ablation's overrides; the `check` stage runs this
-    first, so a typo stops `dvc repro` in seconds, before any stage deletes its outputs."""
+    """Validate params.yaml, every recipe laid over it, every ablation's overrides and every row of your own
+    benchmarks (`tasks:`; the built-in ones are checked by sha256 when loaded); the `check` stage runs this first, so a
+    typo or a bad row stops `dvc repro` in seconds, before any stage deletes its outputs."""
     recipes = sorted((ROOT / "recipes").glob("*.yaml"))
     for path in [PARAMS, *recipes]:
         load_params(path)
+    params = load_params(PARAMS)
+    for name in params.tasks:
+        tasks.get(name).load(ROOT, params.data)  # a bad row fails naming its file, line and field
     for name in load_params(PARAMS).students:
         load_run_params(PARAMS, student=name)
     for name in load_params(PARAMS).teachers:
@@ -478,7 +482,8 @@ def check_all(out: Path | None = None) -> str:
     if out is not None:  # constant text: stages depend on it, and a valid edit of params must not re-run them all
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text("params.yaml, recipes/*.yaml and ablations/ablations.yaml passed mm.config checks\n")
-    return f"valid: params.yaml, {len(recipes)} recipes laid over it, {len(ablations)} ablations\n"
+    return (f"valid: params.yaml, {len(recipes)} recipes laid over it, {len(ablations)} ablations, "
+            f"{len(params.tasks)} benchmarks of your own\n")
 
 
 def as_set_args(recipe: str | Path) -> list[str]:

@@ -8,13 +8,33 @@ import pandas as pd
 import seaborn as sns
 
 
-def _save(fig: plt.Figure, path: str | Path) -> plt.Figure:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
+    """Lay out and save (no path: only shown inline, e.g. in a stage that declares no figure)."""
     if not fig.legends:  # a seaborn grid has laid out its own legend beside the axes: keep it clear of them
         fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+def teacher_cots(cots: pd.DataFrame, path: str | Path | None = None, top: int = 12) -> plt.Figure:
+    """A teacher pool at a glance: right / wrong / unparsed share of each CoT index k (are later samples worse?), and
+    its most frequent answers, right or wrong (does it answer one class whatever the question?)."""
+    outcome = cots["correct"].map({True: "right", False: "wrong"}).where(cots["parsed"], "unparsed")
+    shares = pd.crosstab(cots["k"], outcome, normalize="index")
+    answers = cots["answer"].fillna("(unparsed)").astype(str)
+    common = answers.value_counts().index[:top]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+    shares.plot.bar(stacked=True, ax=left, rot=0, color={"right": "tab:green", "wrong": "tab:red",
+                                                          "unparsed": "tab:gray"})
+    left.set(xlabel="CoT index k", ylabel="share of questions", title="each sample's outcome")
+    left.legend(title="outcome", loc="upper left", bbox_to_anchor=(1, 1))
+    sns.countplot(y=answers[answers.isin(common)], order=common, hue=outcome[answers.isin(common)], ax=right,
+                  palette={"right": "tab:green", "wrong": "tab:red", "unparsed": "tab:gray"})
+    right.set(xlabel="CoTs", ylabel="answer", title=f"its {len(common)} most frequent answers")
+    right.legend(title="outcome")
+    return _save(fig, path)
 
 
 def input_length_histogram(frame: pd.DataFrame, path: str | Path) -> plt.Figure:

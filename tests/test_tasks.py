@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from mm import config, data, distill, files, results, tasks, teacher
 
@@ -137,3 +138,19 @@ def test_options_are_the_choices_or_labels_and_none_for_numbers():
     assert tasks.get("cqa").options(cqa) == ["(a) up", "(b) down"]
     assert tasks.get("anli1").options({}) == ["entailment", "neutral", "contradiction"]
     assert tasks.get("svamp").options({}) == []
+
+
+def test_the_check_stage_stops_at_a_bad_row_of_your_benchmark(tmp_path, monkeypatch, root):
+    """`python -m mm.config` (the check stage every stage waits for) reads your rows: a bad one fails there, naming
+    its file and line, before DVC deletes any stage's outputs (the check's own sentinel persists)."""
+    spec = {**_write_arithmetic(tmp_path), "answer": "equation", "exemplar_ids": ["p0", "p1", "p2"]}
+    params = tmp_path / "params.yaml"
+    params.write_text((root / "params.yaml").read_text().replace("tasks: {}", f"tasks: {{arith: {json.dumps(spec)}}}"))
+    monkeypatch.setattr(config, "PARAMS", params)
+    assert "1 benchmarks of your own" in config.check_all()
+    with open(spec["valid"], "a") as handle:
+        handle.write('{"id": "p99", "question": null, "answer": 3}\n')
+    with pytest.raises(files.DataError, match=r"valid\.jsonl:7: field 'question' is null"):
+        config.check_all()
+    check = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["check"]
+    assert check["outs"] == [{"runs/params_check.txt": {"cache": False, "persist": True}}]
