@@ -1,4 +1,4 @@
-"""Teacher outputs made elsewhere -> data/teacher/<dataset>/{cots,evals}.jsonl, parsed with the project's parsers.
+"""Teacher outputs made elsewhere -> {cots,evals}.jsonl of a pool, parsed with the project's parsers.
 
 Two formats:
 - `tot`: the official Mind's Mirror release (Tree-of-Thoughts JSON): a JSON array, per question a `steps` list whose
@@ -8,8 +8,9 @@ Two formats:
 - `jsonl`: one CoT per line, {"id", "rationale"[, "answer"][, "evaluation"]}; `id` is the train row's id, the
   answer (when given) is parsed as the predict head's would be, else from the rationale.
 
-Run: `python -m mm.teacher_import DATASET FILE --format tot|jsonl [--teacher NAME] [--out-dir DIR] [--force]`; an
-existing pool in the output folder is replaced only with --force. An error in an item or line names file and line.
+Run: `python -m mm.teacher_import DATASET FILE --format tot|jsonl [--teacher NAME] [--out-dir DIR] [--force]`
+(default folder runs/scratch/imported/DATASET); an existing pool in the output folder is replaced only with --force.
+An error in an item or line names file and line.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mm import tasks
+from mm import ROOT, tasks
 from mm.config import DataConfig
 from mm.data import load_from_config
 from mm.files import DataError, numbered_jsonl, write_jsonl
+from mm.runs import SCRATCH
 from mm.teacher import cot_record, eval_record
 
 FORMATS = ("tot", "jsonl")
@@ -175,11 +177,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("file", type=Path)
     parser.add_argument("--format", choices=FORMATS, required=True)
     parser.add_argument("--teacher", default="imported", help="name recorded as the CoTs' teacher")
-    parser.add_argument("--out-dir", type=Path, help="default: data/teacher/DATASET")
+    parser.add_argument("--out-dir", type=Path, help="default: runs/scratch/imported/DATASET (a study pool lives in "
+                                                     "data/teacher/<teacher profile>/DATASET)")
     parser.add_argument("--force", action="store_true", help="replace the pool already in the output folder")
     args = parser.parse_args(argv)
-    report = import_outputs(args.dataset, args.file, args.format, args.out_dir or Path("data/teacher") / args.dataset,
-                            args.teacher, force=args.force)
+    out_dir = args.out_dir or ROOT / SCRATCH / "imported" / args.dataset  # by hand: never over a committed pool
+    report = import_outputs(args.dataset, args.file, args.format, out_dir, args.teacher, force=args.force)
     print(json.dumps(report, indent=1))
     return report
 
