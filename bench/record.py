@@ -12,7 +12,7 @@ SPEED_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}  # what
 
 
 def host() -> dict:
-    """The CPU a result was measured on: the shared machine's CPU changes between sessions, and its flags decide
+    """The CPU a result was measured on: hosts differ in CPU, and its flags decide
     whether bf16 pays (`python bench/matmul.py`), so seconds compare only on the same host."""
     fields = _first_cpu()
     return {"cpu": fields.get("model name", platform.machine()),
