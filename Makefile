@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 # the OS: a bf16 Qwen LoRA run holds ~6 GB less (OOM kills at 24 GB), ~3 % slower a step, same losses (bench/memory.py).
 export MALLOC_MMAP_THRESHOLD_ ?= 4194304
 
-.PHONY: setup models llama-cpp repro test lint study stop carry quick
+.PHONY: setup models llama-cpp repro test lint study stop pools carry quick
 setup: $(VENV)/.installed
 models: $(VENV)/.models
 
@@ -49,6 +49,13 @@ study: setup models
 
 stop: setup
 	$(BIN)/python -m mm.study stop
+
+# A teacher's pools in the background (the study's other background job), each DATASET:N the first N questions of
+# the generation order, the cache committed as it grows: nohup make pools > logs/pools.log 2>&1 &
+TEACHER ?= qwen1_5b
+POOLS ?= svamp:100 cqa:100 anli1:100 svamp:720 cqa:1000
+pools: setup models
+	$(BIN)/python -m mm.study pools $(TEACHER) $(POOLS)
 
 # Commit the resume checkpoints of unfinished runs that are small enough to travel (a LoRA run's 17 MB, not SmolLM2's
 # 1.5 GB), so they resume in another checkout.

@@ -1,6 +1,7 @@
 """The study in the background: each run of params.yaml's study (mm.runs), one at a time, committed as it finishes.
 
     python -m mm.study run [--only TEXT ...] [--keep-best]   every run not yet done (skipped when DVC says it is)
+    python -m mm.study pools TEACHER DATASET:N ...           grow a teacher's pools, committing its caches as they grow
     python -m mm.study carry [--max-mb 50]                   commit small resume checkpoints of unfinished runs
     python -m mm.study stop                                  stop the running study (its pid file), nothing else
 
@@ -134,6 +135,42 @@ def carry(max_mb: float = 50) -> list[str]:
     return carried
 
 
+def grow_pools(teacher: str, steps: Sequence[str], commit_minutes: float = 20) -> None:
+    """Generate each DATASET:N step (the first N questions of the generation order, so steps nest) into the
+    teacher's committed completion cache, committing the cache every `commit_minutes` and when a step ends: a stop
+    loses only the completions in flight. cots/evals of a partial pool go to runs/scratch/pools/."""
+    for step in steps:
+        dataset, _, n = step.partition(":")
+        cache = runs.TeacherRun(teacher, dataset).cache_file
+        command = [sys.executable, "-m", "mm.teacher", dataset, "--teacher", teacher, "--grow-cache",
+                   "--into", f"runs/scratch/pools/{teacher}-{dataset}-{n}", "--set", "teacher.backend=local",
+                   "--set", "teacher.verdict_probe=0", "--set", f"teacher.n_questions={{{dataset}: {n}}}"]
+        generating = _start(command)
+        while True:
+            try:
+                done = generating.wait(timeout=commit_minutes * 60)
+                break
+            except subprocess.TimeoutExpired:
+                _commit_cache(teacher, dataset, cache)
+        _commit_cache(teacher, dataset, cache)
+        if done != 0:
+            raise StudyError(f"{teacher} {step}: generation failed (exit {done})")
+
+
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def _commit_cache(teacher: str, dataset: str, cache: str) -> None:
+    if not (ROOT / cache).exists():
+        return
+    lines = sum(1 for _ in (ROOT / cache).open("rb"))
+    _git("add", cache)
+    if _git("diff", "--cached", "--quiet", "--", cache, check=False).returncode != 0:
+        _git("commit", "-q", "-m", f"{teacher} teacher: {dataset} pool, {lines} completions cached (growing)", "--",
+             cache, check=False)  # a commit racing another one in the checkout is retried at the next interval
+
+
 def _claim_pid_file() -> None:
     if PID_FILE.exists():
         pid = int(PID_FILE.read_text())
@@ -168,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_parser.add_argument("--keep-best", action="store_true", help="keep each run's selected model (out/best)")
     carry_parser = commands.add_parser("carry", help="commit small resume checkpoints of unfinished runs")
     carry_parser.add_argument("--max-mb", type=float, default=50)
+    pools_parser = commands.add_parser("pools", help="grow a teacher's pools, committing its caches as they grow")
+    pools_parser.add_argument("teacher", help="a profile of params.yaml's teachers:")
+    pools_parser.add_argument("steps", nargs="+", metavar="DATASET:N", help="e.g. svamp:100 cqa:100 svamp:720")
     commands.add_parser("stop", help="stop the running study")
     args = parser.parse_args(argv)
     if args.command == "stop":
@@ -177,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _claim_pid_file()
         try:
-            run_study(args.only, args.keep_best)
+            if args.command == "pools":
+                grow_pools(args.teacher, args.steps)
+            else:
+                run_study(args.only, args.keep_best)
         finally:
             PID_FILE.unlink(missing_ok=True)
     return 0

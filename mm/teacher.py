@@ -309,14 +309,16 @@ def _reference_cot(dataset: str, row: Mapping, cot: dict, siblings: list[dict], 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     """`python -m mm.teacher DATASET [--teacher PROFILE] [--params FILE] [--set teacher.KEY=VALUE ...]`: the
-    generation step of notebooks/10_teacher.ipynb, e.g. to fill a teacher's completion cache in the background with
-    `--set teacher.backend=local --force`. Its files (cache, cots, evals) go under --into or runs/scratch/, the cache
-    starting as a copy of the committed one; --force writes the teacher stage's own files, as `dvc repro` would."""
+    generation step of notebooks/10_teacher.ipynb. Its files (cache, cots, evals) go under --into or runs/scratch/,
+    the cache starting as a copy of the committed one; --grow-cache appends to the committed cache instead (it is
+    keyed: appending never changes an answer; how a pool grows in the background, `python -m mm.study pools`);
+    --force writes the teacher stage's own files, as `dvc repro` would."""
     parser = argparse.ArgumentParser(prog="python -m mm.teacher", description=main.__doc__)
     parser.add_argument("dataset")
     parser.add_argument("--teacher", default=config.DEFAULT_TEACHER, help="a profile of params.yaml's teachers:")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--into", help="folder for the run's files (default: runs/scratch/<teacher>-<dataset>/)")
+    parser.add_argument("--grow-cache", action="store_true", help="append to the committed completion cache")
     parser.add_argument("--force", action="store_true", help="write the teacher stage's committed files")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a params.yaml key (YAML value); repeatable")
@@ -324,6 +326,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     params = config.load_teacher_params(args.params, args.teacher, config.parse_overrides(args.set))
     pool = runs.TeacherRun(args.teacher, args.dataset)
     where = runs.destination(pool, args.force, args.into)
+    if args.grow_cache:
+        where["cache_file"] = pool.cache_file
     train = list(load_from_config(args.dataset, params.data)["train"])
     run = generate(args.dataset, train, params.teacher, Path(where["out_dir"]), Path(where["cache_file"]),
                    seed_cache=ROOT / pool.cache_file)

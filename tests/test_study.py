@@ -154,3 +154,33 @@ def test_stop_ends_the_study_it_started_and_nothing_else(tmp_path, monkeypatch):
         for process in (started, bystander):
             process.kill()
             process.wait()
+
+
+def test_pools_grow_the_committed_cache_and_commit_it_as_it_grows(repo, monkeypatch):
+    cache = repo / runs.TeacherRun("qwen1_5b", "svamp").cache_file
+    commands = []
+
+    class FakeGeneration:  # appends two completions, the first wait outlasting one commit interval
+        def __init__(self, command):
+            commands.append(command)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            self.waits = 0
+
+        def wait(self, timeout):
+            self.waits += 1
+            with cache.open("a") as handle:
+                handle.write(f'{{"key": "k{len(commands)}-{self.waits}"}}\n')
+            if self.waits == 1:
+                raise subprocess.TimeoutExpired("mm.teacher", timeout)
+            return 0
+
+    monkeypatch.setattr(study, "_start", FakeGeneration)
+    study.grow_pools("qwen1_5b", ["svamp:100", "svamp:720"])
+
+    assert [c[c.index("--set") + 5] for c in commands] == ["teacher.n_questions={svamp: 100}",
+                                                          "teacher.n_questions={svamp: 720}"]
+    assert all("--grow-cache" in c and "teacher.backend=local" in c for c in commands)
+    log = _git(repo, "log", "--format=%s").splitlines()
+    assert log[:2] == ["qwen1_5b teacher: svamp pool, 4 completions cached (growing)",
+                       "qwen1_5b teacher: svamp pool, 3 completions cached (growing)"]
+    assert _git(repo, "status", "--porcelain") == ""
