@@ -11,7 +11,7 @@ from mm import ROOT
 LAYERS = ["typed", "arith", "answers", "files", "hub", "tasks", "config", "recipes", "runs", "data", "selfeval",
           "prompts", "llm", "cache", "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import",
           "teacher_report", "student", "collate", "methods", "decode", "train", "evaluate", "distill", "study", "stats",
-          "results", "report", "plots"]
+          "results", "class_tables", "selfeval_tables", "ablation_tables", "report", "plots"]
 
 
 def _source(name: str) -> str:
