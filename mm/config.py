@@ -1,34 +1,17 @@
-"""params.yaml -> frozen, type-checked dataclasses; a typo or an impossible value fails naming its key."""
+"""params.yaml -> frozen, type-checked dataclasses; a typo or an impossible value fails naming its key.
+
+The sections and their defaults, and how params.yaml (a recipe, a profile, an ablation laid over it) becomes them;
+the type checking is mm.typed, the commands `python -m mm.config` runs are mm.recipes."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from mm import ROOT, tasks
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML 1.2 floats: `5e-05` (as `dvc exp run -S` writes it) is a float, not PyYAML's YAML 1.1 string."""
-
-
-_YamlLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
-                                  list("-+0123456789"))
-
-
-def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a SafeLoader)
-
-
-class ParamsError(ValueError):
-    """A params.yaml key is unknown, of the wrong type, or out of range."""
+from mm.typed import ParamsError, build, check_type, load_yaml, require, require_known
 
 
 @dataclass(frozen=True)
@@ -42,8 +25,8 @@ class DataConfig:
     seed: int = 0  # seed of the n_train subsample
 
     def check(self) -> None:
-        _require(0 < self.anli_valid_fraction < 1, "data.anli_valid_fraction", "must be in (0, 1)")
-        _require(self.n_train is None or self.n_train > 0, "data.n_train", "must be positive or null")
+        require(0 < self.anli_valid_fraction < 1, "data.anli_valid_fraction", "must be in (0, 1)")
+        require(self.n_train is None or self.n_train > 0, "data.n_train", "must be positive or null")
 
 
 @dataclass(frozen=True)
@@ -77,15 +60,15 @@ class TeacherConfig:
 
     def check(self) -> None:
         for name in ("n_cots", "n_shots", "max_tokens", "concurrency", "batch_size"):
-            _require(getattr(self, name) > 0, f"teacher.{name}", "must be positive")
-        _require(self.n_evals >= 0, "teacher.n_evals", "must be >= 0")
-        _require(self.timeout > 0, "teacher.timeout", "must be positive")
-        _require(self.max_retries >= 0, "teacher.max_retries", "must be >= 0")
-        _require(self.verdict_probe >= 0, "teacher.verdict_probe", "must be >= 0")
-        _require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
-        _require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
+            require(getattr(self, name) > 0, f"teacher.{name}", "must be positive")
+        require(self.n_evals >= 0, "teacher.n_evals", "must be >= 0")
+        require(self.timeout > 0, "teacher.timeout", "must be positive")
+        require(self.max_retries >= 0, "teacher.max_retries", "must be >= 0")
+        require(self.verdict_probe >= 0, "teacher.verdict_probe", "must be >= 0")
+        require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
+        require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
         for name, n in self.n_questions.items():
-            _require(n is None or n > 0, f"teacher.n_questions.{name}", "must be positive or null")
+            require(n is None or n > 0, f"teacher.n_questions.{name}", "must be positive or null")
 
 
 @dataclass(frozen=True)
@@ -105,8 +88,8 @@ class StudentConfig:
 
     def check(self) -> None:
         for name in ("vocab_size", "max_source_tokens", "max_target_tokens"):
-            _require(getattr(self, name) > 0, f"student.{name}", "must be positive")
-        _require(self.lora_r >= 0, "student.lora_r", "must be >= 0")
+            require(getattr(self, name) > 0, f"student.{name}", "must be positive")
+        require(self.lora_r >= 0, "student.lora_r", "must be >= 0")
 
 
 METHODS = ("finetune_gold", "distill_label", "step_by_step", "mind_mirror")
@@ -153,18 +136,18 @@ class DistillConfig:
     eval_batch_size: int = 64
 
     def check(self) -> None:
-        _require(0 <= self.alpha <= 1, "distill.alpha", "must be in [0, 1]")
-        _require(0 < self.train_fraction <= 1, "distill.train_fraction", "must be in (0, 1]")
-        _require(0 <= self.warmup_fraction < 1, "distill.warmup_fraction", "must be in [0, 1)")
-        _require(self.lr > 0, "distill.lr", "must be positive")
+        require(0 <= self.alpha <= 1, "distill.alpha", "must be in [0, 1]")
+        require(0 < self.train_fraction <= 1, "distill.train_fraction", "must be in (0, 1]")
+        require(0 <= self.warmup_fraction < 1, "distill.warmup_fraction", "must be in [0, 1)")
+        require(self.lr > 0, "distill.lr", "must be positive")
         for name in ("n_cots", "n_evals", "epochs", "batch_size", "grad_accum", "evals_per_epoch", "patience",
                      "save_every", "max_new_tokens_predict", "max_new_tokens_explain", "eval_batch_size"):
-            _require(getattr(self, name) > 0, f"distill.{name}", "must be positive")
-        _require(self.self_eval_epochs >= 0, "distill.self_eval_epochs", "must be >= 0")
-        _require(self.min_epochs >= 0, "distill.min_epochs", "must be >= 0")
+            require(getattr(self, name) > 0, f"distill.{name}", "must be positive")
+        require(self.self_eval_epochs >= 0, "distill.self_eval_epochs", "must be >= 0")
+        require(self.min_epochs >= 0, "distill.min_epochs", "must be >= 0")
         for name in ("n_train", "n_valid", "n_test", "n_test_explain", "self_eval_pairs_per_question"):
             value = getattr(self, name)
-            _require(value is None or value > 0, f"distill.{name}", "must be positive or null")
+            require(value is None or value > 0, f"distill.{name}", "must be positive or null")
 
 
 @dataclass(frozen=True)
@@ -178,10 +161,10 @@ class EvaluateConfig:
     n_bins: int = 10  # reliability bins for ECE
 
     def check(self) -> None:
-        _require(bool(self.ks) and all(k > 0 for k in self.ks), "evaluate.ks", "must be positive integers")
-        _require(self.temperature > 0, "evaluate.temperature", "must be positive (sampling)")
-        _require(self.n_items is None or self.n_items > 0, "evaluate.n_items", "must be positive or null")
-        _require(self.n_bins > 0, "evaluate.n_bins", "must be positive")
+        require(bool(self.ks) and all(k > 0 for k in self.ks), "evaluate.ks", "must be positive integers")
+        require(self.temperature > 0, "evaluate.temperature", "must be positive (sampling)")
+        require(self.n_items is None or self.n_items > 0, "evaluate.n_items", "must be positive or null")
+        require(self.n_bins > 0, "evaluate.n_bins", "must be positive")
 
 
 @dataclass(frozen=True)
@@ -201,7 +184,7 @@ class StudyConfig:
 
     def check(self) -> None:
         for name in self.methods:
-            _require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
+            require(name in METHODS, "study.methods", f"unknown method {name!r}; known: {METHODS}")
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -222,10 +205,10 @@ class TaskSpec:
     instruction: str = "Answer the question. Explain briefly, then end with 'So the answer is X.'"
 
     def check(self) -> None:
-        _require(self.answer != "label" or len(self.labels) >= 2, "labels", "must list >= 2 labels for answer: label")
-        _require(all(label == label.lower() for label in self.labels), "labels", "must be lower case")
+        require(self.answer != "label" or len(self.labels) >= 2, "labels", "must list >= 2 labels for answer: label")
+        require(all(label == label.lower() for label in self.labels), "labels", "must be lower case")
         for split in ("train", "valid", "test"):
-            _require((ROOT / getattr(self, split)).is_file(), split, f"{getattr(self, split)!r} is not a file")
+            require((ROOT / getattr(self, split)).is_file(), split, f"{getattr(self, split)!r} is not a file")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,7 +242,7 @@ def load_params(path: str | Path = PARAMS, overrides: dict[str, Any] | None = No
     path = path if path.is_absolute() else ROOT / path
     layers = ([] if path.resolve() == PARAMS.resolve() else [PARAMS]) + [path]
     raw: dict[str, Any] = {}
-    for layer in [*(_load_yaml(p.read_text()) or {} for p in layers), overrides or {}]:
+    for layer in [*(load_yaml(p.read_text()) or {} for p in layers), overrides or {}]:
         for section, values in layer.items():
             raw[section] = {**(raw.get(section) or {}), **values} if isinstance(values, dict) else values
     source = " + ".join(str(p) for p in layers) + (" + overrides" if overrides else "")
@@ -306,18 +289,18 @@ def parse_overrides(assignments: list[str]) -> dict[str, dict[str, Any]]:
         section, dot, name = key.partition(".")
         if not (sep and dot and section and name):
             raise ParamsError(f"override {assignment!r} is not of the form section.key=value")
-        overrides.setdefault(section, {})[name] = _load_yaml(value)
+        overrides.setdefault(section, {})[name] = load_yaml(value)
     return overrides
 
 
 def load_ablation(name: str, path: Path = ABLATIONS) -> tuple[str, dict[str, Any]]:
     """An ablation of ablations/ablations.yaml: its method and its params overrides."""
-    table = _load_yaml(path.read_text())
+    table = load_yaml(path.read_text())
     if name not in table:
         raise ParamsError(f"{path}: no ablation {name!r}; known: {sorted(table)}")
     entry = dict(table[name])
     method = entry.pop("method", None)
-    _require(method in METHODS, f"{name}.method", f"must be one of {METHODS}")
+    require(method in METHODS, f"{name}.method", f"must be one of {METHODS}")
     return method, entry
 
 
@@ -335,9 +318,9 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
                 built[name] = _build_tasks(raw.get(name) or {})
             elif name in ("students", "teachers"):
                 built[name] = raw.get(name) or Params.__dataclass_fields__[name].default_factory()
-                _check_type(built[name], cls, name)
+                check_type(built[name], cls, name)
             else:
-                built[name] = _build(cls, raw.get(name) or {}, name)
+                built[name] = build(cls, raw.get(name) or {}, name)
         except ParamsError as err:
             raise ParamsError(f"{source}: {err}") from None
     params = Params(**built)
@@ -348,7 +331,7 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
                               f"known: {PROFILE_SECTIONS}")
     for name, overlay in params.teachers.items():
         try:
-            _build(TeacherConfig, {**dataclasses.asdict(params.teacher), **overlay}, f"teachers.{name}")
+            build(TeacherConfig, {**dataclasses.asdict(params.teacher), **overlay}, f"teachers.{name}")
         except ParamsError as err:
             raise ParamsError(f"{source}: teachers.{name}: {err}") from None
     tasks.register(params.tasks)
@@ -361,17 +344,17 @@ def parse_params(raw: dict[str, Any], source: str = "params.yaml") -> Params:
             raise ParamsError(f"{source}: '{key}' names unknown dataset {name!r}; known: {known} "
                               "(add your own under `tasks:`)")
     for teacher, datasets in study.teachers.items():
-        _require_known(source, f"study.teachers.{teacher}", teacher, params.teachers, "teacher profile")
+        require_known(source, f"study.teachers.{teacher}", teacher, params.teachers, "teacher profile")
         for name in datasets:
-            _require_known(source, f"study.teachers.{teacher}", name, study.datasets, "dataset of study.datasets")
+            require_known(source, f"study.teachers.{teacher}", name, study.datasets, "dataset of study.datasets")
     for student, arms in study.arms.items():
-        _require_known(source, f"study.arms.{student}", student, params.students, "student profile")
+        require_known(source, f"study.arms.{student}", student, params.students, "student profile")
         for teacher, datasets in arms.items():
-            _require_known(source, f"study.arms.{student}.{teacher}", teacher, study.teachers,
-                           "teacher of study.teachers")
+            require_known(source, f"study.arms.{student}.{teacher}", teacher, study.teachers,
+                          "teacher of study.teachers")
             for name, methods in datasets.items():
-                _require_known(source, f"study.arms.{student}.{teacher}", name, study.teachers[teacher],
-                               f"dataset of study.teachers.{teacher} (its teacher stage prepares those)")
+                require_known(source, f"study.arms.{student}.{teacher}", name, study.teachers[teacher],
+                              f"dataset of study.teachers.{teacher} (its teacher stage prepares those)")
                 for method in methods:
                     if method not in METHODS:
                         _check_ablation(source, f"study.arms.{student}.{teacher}.{name}", method)
@@ -388,57 +371,10 @@ def _build_tasks(raw: dict[str, Any]) -> dict[str, TaskSpec]:
         if name in tasks.builtin():
             raise ParamsError(f"tasks.{name}: a built-in benchmark has that name; choose another")
         try:
-            built[name] = _build(TaskSpec, spec, f"tasks.{name}")
+            built[name] = build(TaskSpec, spec, f"tasks.{name}")
         except ParamsError as err:
             raise (err if f"tasks.{name}" in str(err) else ParamsError(f"tasks.{name}: {err}")) from None
     return built
-
-
-def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{section}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    for key, value in raw.items():
-        if key not in hints:
-            raise ParamsError(f"unknown key '{section}.{key}'; known: {sorted(hints)}")
-        _check_type(value, hints[key], f"{section}.{key}")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ParamsError(f"missing key '{section}.{missing[0]}'")
-    obj = cls(**raw)
-    obj.check()
-    return obj
-
-
-def _check_type(value: Any, hint: Any, key: str) -> None:
-    if not _matches(value, hint):
-        raise ParamsError(f"'{key}' = {value!r} is not of type {_name(hint)}")
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin is Literal:
-        return value in args
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is list:
-        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict) and all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def _check_ablation(source: str, key: str, name: str) -> None:
@@ -448,84 +384,7 @@ def _check_ablation(source: str, key: str, name: str) -> None:
         raise ParamsError(f"{source}: '{key}': {err}") from None
 
 
-def _require_known(source: str, key: str, name: str, known: Any, what: str) -> None:
-    if name not in known:
-        raise ParamsError(f"{source}: '{key}' names {name!r}, not a {what}; known: {sorted(known)}")
+if __name__ == "__main__":  # the `check` stage's command (dvc.yaml) and `--as-set`: mm.recipes.main
+    from mm import recipes
 
-
-def _require(ok: bool, key: str, why: str) -> None:
-    if not ok:
-        raise ParamsError(f"'{key}' {why}")
-
-
-def check_all(out: Path | None = None) -> str:
-    """Validate params.yaml, every recipe laid over it, every ablation's overrides and every row of your own
-    benchmarks (`tasks:`; the built-in ones are checked by sha256 when loaded); the `check` stage runs this first, so a
-    typo or a bad row stops `dvc repro` in seconds, before any stage deletes its outputs."""
-    recipes = sorted((ROOT / "recipes").glob("*.yaml"))
-    for path in [PARAMS, *recipes]:
-        load_params(path)
-    params = load_params(PARAMS)
-    for name in params.tasks:
-        tasks.get(name).load(ROOT, params.data)  # a bad row fails naming its file, line and field
-    for name in load_params(PARAMS).students:
-        load_run_params(PARAMS, student=name)
-    for name in load_params(PARAMS).teachers:
-        load_teacher_params(PARAMS, name)
-    ablations = _load_yaml(ABLATIONS.read_text()) if ABLATIONS.exists() else {}
-    for name in ablations:
-        _, overrides = load_ablation(name)
-        try:
-            load_params(PARAMS, overrides)
-        except ParamsError as err:
-            raise ParamsError(f"{ABLATIONS}: ablation {name!r}: {err}") from None
-    if out is not None:  # constant text: stages depend on it, and a valid edit of params must not re-run them all
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text("params.yaml, recipes/*.yaml and ablations/ablations.yaml passed mm.config checks\n")
-    return (f"valid: params.yaml, {len(recipes)} recipes laid over it, {len(ablations)} ablations, "
-            f"{len(params.tasks)} benchmarks of your own\n")
-
-
-def as_set_args(recipe: str | Path) -> list[str]:
-    """A recipe as `dvc exp run` arguments (`-S section.key=value` per key it names), after checking it laid over
-    params.yaml: DVC then runs the pipeline with exactly the values `load_params(recipe)` gives, no file copied."""
-    path = Path(recipe) if Path(recipe).is_absolute() else ROOT / recipe
-    load_params(path)
-    layer = _load_yaml(path.read_text()) or {}
-    args = []
-    for section, values in layer.items():
-        whole = not isinstance(values, dict) or section in ("tasks", "students")  # name -> spec: set as one value
-        for key, value in [(None, values)] if whole else values.items():
-            name = section if key is None else f"{section}.{key}"
-            if isinstance(value, dict):  # DVC merges a mapping into the old one; the recipe replaces it: drop, add
-                args += ["-S", f"~{name}", "-S", f"+{name}={_override(value)}"]
-            else:
-                args += ["-S", f"{name}={_override(value)}"]
-    return args
-
-
-def _override(value: Any) -> str:
-    """A value in DVC's `-S` (Hydra override) grammar: JSON, except that mapping keys go unquoted."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {_override(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_override(item) for item in value) + "]"
-    return json.dumps(value)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m mm.config [OUT]` validates every profile (the `check` stage); `python -m mm.config --as-set RECIPE`
-    prints a recipe as `dvc exp run` arguments (shell-quoted, for xargs):
-    `python -m mm.config --as-set recipes/quick.yaml | xargs dvc exp run --temp`."""
-    import shlex
-    import sys
-
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--as-set"]:
-        print(" ".join(shlex.quote(arg) for arg in as_set_args(argv[1])))
-    else:
-        print(check_all(Path(argv[0]) if argv else None), end="")
-
-
-if __name__ == "__main__":
-    main()
+    recipes.main()

@@ -172,7 +172,7 @@ def merge_predictions(by_head: Mapping[str, list[dict]]) -> list[dict]:
 # and validation (tests/test_layers.py keeps this equal to their import closure). Editing a report module (results,
 # plots) or the teacher therefore never throws away a half-done run.
 TRAINING_CODE = ("answers", "arith", "collate", "config", "data", "decode", "files", "hf_generate", "hub", "llm",
-                 "llm_local", "methods", "prompts", "student", "tasks", "train")
+                 "llm_local", "methods", "prompts", "student", "tasks", "train", "typed")
 
 
 def run_key(dataset: str, method: str, seed: int, params: Params, cots: Sequence[Mapping]) -> str:

@@ -85,7 +85,7 @@ def accuracy_vs_k(votes: pd.DataFrame, path: str | Path) -> plt.Figure:
 
 def reliability_diagram(table: pd.DataFrame, path: str | Path) -> plt.Figure:
     """Student self-evaluation: accuracy per confidence bin against the diagonal, per split (from
-    results.self_eval_frames)."""
+    selfeval_tables.self_eval_frames)."""
     grid = sns.relplot(table, x="confidence", y="accuracy", size="count", hue="split", col="setting", height=3,
                        sizes=(20, 200))
     for ax in grid.axes.flat:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from mm import config
-from mm.results import ONE_CLASS_SHARE, compute_table, summary_table
+from mm.class_tables import ONE_CLASS_SHARE
+from mm.results import compute_table, summary_table
 
 # Distilling step-by-step (Hsieh et al. 2023), T5-base, full data, PaLM-540B rationales: a different teacher and
 # student than ours, shown for orientation only. Mind's Mirror's own tables could not be read offline.
@@ -77,7 +78,7 @@ def report_markdown(frame: pd.DataFrame, reference: pd.DataFrame, bootstrap: pd.
 
 
 def class_shares_section(shares: pd.DataFrame) -> str:
-    """The report's section on one-class runs (results.prediction_shares): per setting, each run's test answers by
+    """The report's section on one-class runs (class_tables.prediction_shares): per setting, each run's test answers by
     class, so a run that answers one class whatever the question is seen, not averaged away over seeds."""
     if shares.empty:
         return ""

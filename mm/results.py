@@ -1,36 +1,19 @@
-"""Result tables from committed metrics and predictions: mean ± std over seeds, paired comparisons, answer classes,
-compute, self-evaluation and ablation frames. The statistics are mm.stats; rendering the tables as the report is
-mm.report."""
+"""Result tables from committed metrics and predictions: mean ± std over seeds, paired comparisons, compute and
+validation curves. Answer classes are mm.class_tables, self-evaluation mm.selfeval_tables, ablations
+mm.ablation_tables; the statistics are mm.stats; rendering the tables as the report is mm.report."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-import yaml
 
-from mm import ROOT, config, data, methods, selfeval, tasks
+from mm import ROOT, config
 from mm.files import read_jsonl
-from mm.runs import Run, TeacherRun
-from mm.stats import (
-    claim_verdict,
-    comparison_cells,
-    comparison_pairs,
-    difference_cell,
-    interval_text,
-    mean_cell,
-    paired_bootstrap,
-    percent_cell,
-    pooled_pairs,
-)
-
-REFERENCE = "reference"  # the ablation name of the default run that every ablation changes one thing against
-ONE_CLASS_SHARE = 0.9  # a run that gives one class as this share of its test answers learned a class, not the task
+from mm.runs import Run
+from mm.stats import comparison_cells, comparison_pairs, mean_cell, percent_cell, pooled_pairs
 
 
 def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: bool = False) -> pd.DataFrame:
@@ -99,59 +82,6 @@ def setting(dataset: str, profile: str, teacher: str) -> str:
                                                               (teacher, config.DEFAULT_TEACHER)) if name != default])
 
 
-def target_classes(dataset: str, rows: Sequence[Mapping], cots: Sequence[Mapping], cfg: config.DistillConfig,
-                   method_names: Sequence[str]) -> dict[str, Counter]:
-    """How the answer targets of each method's selected stage fall into classes (labels; choices by letter): a
-    teacher that favours one class hands its skew to the students it teaches."""
-    task = tasks.get(dataset)
-    cfg = dataclasses.replace(cfg, self_eval=False)  # mind_mirror's self-evaluation targets are verdicts: not counted
-    counts = {}
-    for method in method_names:
-        selected = next(s for s in methods.build_stages(method, dataset, rows, cots, [], cfg) if s.selected)
-        counts[method] = Counter(task.answers.key(pair.answer) for pair in selected.pairs)
-    return counts
-
-
-def predicted_classes(folder: Path, dataset: str) -> tuple[Counter, Counter]:
-    """Classes of a method's `predict:` answers on test (all its seeds' prediction files), and of the gold answers."""
-    key = tasks.get(dataset).answers.key
-    predicted, gold = Counter(), Counter()
-    for path in prediction_files(folder).values():
-        records = read_jsonl(path)
-        predicted.update(_predict_classes(records, dataset))
-        gold.update(key(r["gold"]) for r in records)
-    return predicted, gold
-
-
-def _predict_classes(records: Sequence[Mapping], dataset: str) -> Counter:
-    """Classes of `predict:` answers (choices by letter), "none" where no answer was parsed."""
-    key = tasks.get(dataset).answers.key
-    return Counter(key(r["predict_answer"]) if r.get("predict_answer") else "none" for r in records)
-
-
-def prediction_shares(frame: pd.DataFrame, root: Path = ROOT, threshold: float = ONE_CLASS_SHARE) -> pd.DataFrame:
-    """Per run (row of `frame`) of a task whose answers are classes: the share of its `predict:` test answers in each
-    class (one column per class, "none": unparsed), its top class, and `one_class`, True where the top class takes at
-    least `threshold` of them: a checkpoint that answers with a class whatever the question (ANLI 'entailment' on
-    every item) scores that class's share of gold, which a mean over seeds hides."""
-    rows = []
-    for run in frame.itertuples():
-        path, task = root / run.predictions / f"seed{run.seed}.jsonl", tasks.get(run.dataset)
-        if not task.has_options or not path.exists():
-            continue
-        records = read_jsonl(path)
-        counts = _predict_classes(records, run.dataset)
-        counts.update({task.answers.key(r["gold"]): 0 for r in records})  # a class it never predicts: share 0
-        total = sum(counts.values())
-        top, most = max(((c, n) for c, n in counts.items() if c != "none"), key=lambda cn: cn[1], default=("", 0))
-        rows.append({"setting": run.setting, "method": run.method, "seed": int(run.seed), "n": total,
-                     "top class": top, "one_class": most / total >= threshold}
-                    | {c: n / total for c, n in counts.items()})
-    table = pd.DataFrame(rows)
-    leading = ["setting", "method", "seed", "n", "top class", "one_class"]
-    return table[leading + sorted(set(table.columns) - set(leading))] if rows else table
-
-
 def predictions_folder(root: Path, profile: str, teacher: str, dataset: str, label: str) -> Path:
     """Where a method's (or an ablation's) committed test predictions lie: seed<k>.jsonl and seed<k>.samples.jsonl
     per seed (mm.runs)."""
@@ -173,42 +103,6 @@ def unanswered_rationales(frame: pd.DataFrame, root: Path = ROOT) -> pd.Series:
         rationales = [r for r in read_jsonl(path) if "explain_output" in r] if path.exists() else []
         return sum(r["explain_answer"] is None for r in rationales) / len(rationales) if rationales else float("nan")
     return pd.Series([share(run) for run in frame.itertuples()], index=frame.index, dtype=float)
-
-
-def class_table(counts: Mapping[str, Counter]) -> pd.DataFrame:
-    """Rows of class counts as cells 'count (share)', with each row's total."""
-    table = pd.DataFrame(counts).T.fillna(0).astype(int)
-    table = table[sorted(table.columns)]
-    totals = table.sum(axis=1)
-    cells = table.astype(str) + " (" + table.div(totals, axis=0).map(lambda share: f"{share:.0%}") + ")"
-    return cells.assign(n=totals)
-
-
-def class_tables(params_file: Path, root: Path = ROOT, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Per study setting whose answers are classes: each method's training targets (seed `seed`'s train questions)
-    and its test predictions (all seeds) by class, beside gold: did the student learn the task or a class?"""
-    params = config.load_params(params_file)
-    tables = {}
-    for profile, teachers in params.study.arms.items():
-        _, run, _ = config.load_run_params(params_file, student=profile)
-        for teacher, dataset in [(t, d) for t, datasets in teachers.items() for d in datasets]:
-            cots_file = root / TeacherRun(teacher, dataset).out_dir / "cots.jsonl"
-            if not tasks.get(dataset).has_options or not cots_file.exists():
-                continue
-            cots = read_jsonl(cots_file)
-            rows = methods.train_questions(list(data.load_from_config(dataset, run.data)["train"]), cots,
-                                           run.distill, seed)
-            targets = target_classes(dataset, rows, cots, run.distill, params.study.methods)
-            counts, gold = {}, Counter()
-            for method in params.study.methods:
-                predicted, test_gold = predicted_classes(predictions_folder(root, profile, teacher, dataset, method),
-                                                         dataset)
-                counts[f"{method}: trained on"] = targets[method]
-                if predicted:
-                    counts[f"{method}: predicts on test"] = predicted
-                    gold = gold or test_gold  # the same test items for every method
-            tables[setting(dataset, profile, teacher)] = class_table(({"gold on test": gold} if gold else {}) | counts)
-    return tables
 
 
 def summary_table(frame: pd.DataFrame, column: str = "test_accuracy") -> pd.DataFrame:
@@ -296,93 +190,6 @@ def paired_correctness(first: Path, second: Path, head: str = "predict",
     return pooled_pairs(paired_seeds(first, second, head, seeds))
 
 
-def vote_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Self-consistency columns (sc.majority@k, sc.weighted@k) as rows: setting, method, seed, vote, k, accuracy."""
-    columns = [c for c in frame.columns if c.startswith("sc.")]
-    if not columns:
-        return pd.DataFrame(columns=["setting", "method", "seed", "vote", "k", "accuracy"])
-    long = frame.melt(id_vars=["setting", "method", "seed"], value_vars=columns, value_name="accuracy").dropna()
-    long[["vote", "k"]] = long["variable"].str.removeprefix("sc.").str.split("@", expand=True)
-    long["k"] = long["k"].astype(int)
-    return long.drop(columns="variable")
-
-
-def vote_gains(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
-    """Does voting over k sampled CoTs beat the first sample, and does weighting the votes by the student's own
-    self-evaluation beat plain majority? Paired on the test items with samples, pooled over the seeds that have them
-    (k: the fewest samples any item has; weighted votes over the items that carry the student's P(correct))."""
-    if frame.empty:
-        return pd.DataFrame()
-    rows = []
-    for (profile, teacher, dataset, method), group in frame.groupby(["profile", "teacher_profile", "dataset",
-                                                                     "method"]):
-        seeds, records = [], []
-        for seed in sorted(int(s) for s in group["seed"]):
-            path = predictions_folder(root, profile, teacher, dataset, method) / f"seed{seed}.samples.jsonl"
-            test = [r for r in read_jsonl(path) if r.get("split", "test") == "test"] if path.exists() else []
-            seeds += [seed] if test else []
-            records += test
-        if not records:
-            continue
-        k = min(len(r["answers"]) for r in records)
-        scored = [r for r in records if "p_correct" in r]
-        pairs = [(f"majority@{k} − first sample", records, (k, False), (1, False))]  # (k, weighted) of each side
-        if scored:
-            pairs.append((f"weighted@{k} − majority@{k}", scored, (k, True), (k, False)))
-        for comparison, chosen, first, second in pairs:
-            ci = paired_bootstrap(selfeval.vote_correct(dataset, chosen, *first),
-                                  selfeval.vote_correct(dataset, chosen, *second),
-                                  groups=[r["id"] for r in chosen])
-            rows.append({"setting": setting(dataset, profile, teacher), "method": method, "comparison": comparison,
-                         "seeds": ", ".join(map(str, seeds)), "test questions": ci["n"],
-                         "difference (points)": interval_text(ci), "first better": claim_verdict(ci)})
-    return pd.DataFrame(rows)
-
-
-def self_eval_frames(frame: pd.DataFrame, root: Path = ROOT, n_bins: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From the self-consistency samples of the frame's mind_mirror runs: reliability bins per dataset and split
-    (valid, test), and risk-coverage curves on test items."""
-    bins, curves, empty = [], [], pd.DataFrame()
-    if frame.empty:
-        return empty, empty
-    mirror = frame[frame["method"] == "mind_mirror"]
-    for profile, teacher, dataset, seed in sorted(zip(mirror["profile"], mirror["teacher_profile"], mirror["dataset"],
-                                                      mirror["seed"], strict=True)):
-        path = predictions_folder(root, profile, teacher, dataset, "mind_mirror") / f"seed{seed}.samples.jsonl"
-        if not path.exists():
-            continue
-        by_split, panel = {"valid": [], "test": []}, setting(dataset, profile, teacher)
-        for r in read_jsonl(path):
-            if "p_correct" in r:
-                by_split[r.get("split", "test")].append(r)
-        for split, rows in by_split.items():
-            if rows:
-                bins.append(selfeval.reliability_table(*selfeval.flatten(rows), n_bins).assign(setting=panel,
-                                                                                                split=split))
-        records = by_split["test"]
-        if records:
-            curves += [curve.assign(setting=panel, confidence=selfeval.ABSTAIN_BY[by]) for by, (curve, _) in
-                       selfeval.abstention(dataset, records, len(records[0]["answers"])).items()]
-    return (pd.concat(bins) if bins else empty), (pd.concat(curves) if curves else empty)
-
-
-def calibration_table(frame: pd.DataFrame, method: str = "mind_mirror") -> pd.DataFrame:
-    """Per dataset, mean over seeds: the self-evaluation's ECE and Brier score on valid and test samples, and the
-    area under the risk-coverage curve when abstaining by self-evaluation vs by vote agreement (lower is better)."""
-    columns = [c for c in frame.columns if c.startswith("cal.")]
-    runs = frame[frame["method"] == method].dropna(subset=columns, how="all") if columns else pd.DataFrame()
-    if runs.empty:
-        return pd.DataFrame()
-    table = runs.groupby("setting")[columns].mean().round(3)
-    table.columns = [c.removeprefix("cal.") for c in columns]
-    table["seeds"] = runs.groupby("setting").size()
-    names = {"self_eval_ece_valid": "ECE valid", "self_eval_ece": "ECE test", "self_eval_brier_valid": "Brier valid",
-             "self_eval_brier": "Brier test"}
-    names |= {c: c.replace("aurc_self_eval", "AURC self-eval").replace("aurc_agreement", "AURC agreement")
-              for c in table.columns if c.startswith("aurc_")}
-    return table[[c for c in [*names, "seeds"] if c in table.columns]].rename(columns=names)
-
-
 def teacher_frame(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
     """Each teacher's CoT accuracy (first sample, majority of N; PaLM-540B's on the same questions) beside the mean
     student accuracy of each method, per dataset."""
@@ -418,90 +225,3 @@ def bootstrap_table(frame: pd.DataFrame, methods: Sequence[str] = (), root: Path
                              "comparison": f"{first} − {second}", "seeds": ", ".join(map(str, sorted(seeds)))}
                             | comparison_cells(by_seed))
     return pd.DataFrame(rows)
-
-
-def ablation_frame(root: Path = ROOT, params_file: Path | None = None) -> pd.DataFrame:
-    """Ablation runs plus, as references, the default runs they change one thing against: the same dataset, method
-    and seed under params.yaml (ablation `reference` for mind_mirror, `reference:<method>` for another method), so a
-    reference is trained once, not again as an ablation. params_file: only runs at its budgets (load_metrics)."""
-    ablations = load_metrics(root, params_file, ablations=True)
-    if ablations.empty:
-        return ablations
-    runs = load_metrics(root, params_file)
-    reference = runs[runs["method"].isin(ablations["method"]) & runs["dataset"].isin(ablations["dataset"])
-                     & runs["seed"].isin(ablations["seed"]) & (runs["profile"] == config.DEFAULT_STUDENT)
-                     & (runs["teacher_profile"] == config.DEFAULT_TEACHER)] if not runs.empty else runs
-    names = [_reference_of(method) for method in reference["method"]]
-    return pd.concat([ablations, reference.assign(ablation=names)], ignore_index=True)
-
-
-def ablation_axis(frame: pd.DataFrame, key: str, default: Any) -> pd.DataFrame:
-    """Ablation runs along distill.<key>: those that set it (value read from ablations/ablations.yaml) and the
-    reference run, placed at the default value."""
-    values = {}
-    for name in frame.get("ablation", pd.Series(dtype=str)).dropna().unique():
-        if name == REFERENCE:
-            values[name] = default
-        if name.startswith(REFERENCE):
-            continue
-        _, overrides = config.load_ablation(name)
-        if key in overrides.get("distill", {}):
-            values[name] = overrides["distill"][key]
-    picked = frame[frame["ablation"].isin(values)].copy() if values else frame.iloc[0:0].copy()
-    picked[key] = picked["ablation"].map(values)
-    return picked
-
-
-def ablation_table(frame: pd.DataFrame, root: Path = ROOT) -> pd.DataFrame:
-    """One row per dataset and ablation, the references first, then in ablations/ablations.yaml's order: what it
-    changes, test accuracy of both heads and the validation score (mean ± std over seeds), each head's paired
-    difference from the default run of its method (points, 95% bootstrap interval resampling test questions with
-    their seeds), the CoT pairs it trained on, and training and total minutes (a reference's total includes
-    self-consistency sampling, off in ablations)."""
-    if frame.empty:
-        return pd.DataFrame()
-    names = [*sorted(n for n in frame["ablation"].unique() if n.startswith(REFERENCE)),
-             *yaml.safe_load(config.ABLATIONS.read_text())]
-    order = {name: i for i, name in enumerate(names)}
-    rows = []
-    for (dataset, name), runs in sorted(frame.groupby(["dataset", "ablation"]),
-                                        key=lambda item: (item[0][0], order.get(item[0][1], len(order)))):
-        method = runs["method"].iloc[0]
-        rows.append({"dataset": dataset, "ablation": name, "changes": _ablation_changes(name, method),
-                     "predict: %": percent_cell(runs["test_accuracy"]),
-                     "rationale %": percent_cell(runs.get("test_accuracy_explain", pd.Series(dtype=float))),
-                     "valid %": percent_cell(runs.get("val_accuracy", pd.Series(dtype=float))),
-                     **_ablation_differences(root, dataset, name, method, seeds_of(runs) & seeds_of(
-                         frame, dataset=dataset, ablation=_reference_of(method))),
-                     "CoT pairs": mean_cell(runs, "pairs_cot", digits=0),
-                     "train min": mean_cell(runs, "train_seconds", 1 / 60),
-                     "total min": mean_cell(runs, "wall_seconds", 1 / 60), "seeds": len(runs)})
-    return pd.DataFrame(rows).set_index("ablation")
-
-
-def _reference_of(method: str) -> str:
-    """The ablation name ablation_frame gives the default run of a method."""
-    return REFERENCE if method == "mind_mirror" else f"{REFERENCE}:{method}"
-
-
-def _ablation_differences(root: Path, dataset: str, name: str, method: str, seeds: set[int]) -> dict[str, str]:
-    """Each head's paired difference between an ablation and the default run of its method, over the given seeds
-    (blank for references)."""
-    if name.startswith(REFERENCE):
-        return {"Δ predict: (points)": "", "Δ rationale (points)": ""}
-    mine = predictions_folder(root, config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, dataset, name)
-    theirs = predictions_folder(root, config.DEFAULT_STUDENT, config.DEFAULT_TEACHER, dataset, method)
-    return {f"Δ {label} (points)": difference_cell(*paired_correctness(mine, theirs, head, seeds))
-            for label, head in (("predict:", "predict"), ("rationale", "explain"))}
-
-
-def _ablation_changes(name: str, method: str) -> str:
-    """An ablation's difference from the reference run, read from ablations/ablations.yaml (evaluation-only
-    overrides left out: they do not change what is trained or scored)."""
-    if name.startswith(REFERENCE):
-        return f"none (the default {method} run)"
-    _, overrides = config.load_ablation(name)
-    changes = [] if method == "mind_mirror" else [f"method {method}"]
-    changes += [f"{section}.{key} {json.dumps(value)}" for section, values in overrides.items()
-                if section != "evaluate" for key, value in values.items()]
-    return ", ".join(changes)

@@ -7,6 +7,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,22 @@ def _read_state(out_dir: Path, run_key: str) -> dict:
             "since_best": 0, "stopped_early": False, "tokens": 0, "history": [], "seconds": 0.0}
 
 
+@dataclass
+class _Fit:
+    """What every stage of one `fit` call shares: its arguments, the accelerator, the state that checkpoints carry."""
+
+    student: Any
+    cfg: DistillConfig
+    student_cfg: StudentConfig
+    out_dir: Path
+    validate: Callable[[object], float]
+    seed: int
+    state: dict
+    accelerator: Accelerator
+    live: Any  # dvclive's logger on the main process, where dvclive is installed; else None
+    started: float  # perf_counter at the run's start, the seconds of the runs it resumes included
+
+
 def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: StudentConfig, out_dir: str | Path,
         validate: Callable[[object], float], seed: int = 0, run_key: str = "") -> dict:
     """Train stage after stage. The selected stage is validated evals_per_epoch times per epoch and at its end; the
@@ -127,11 +144,6 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     Under `accelerate launch` each process takes its share of every batch (`batch_size` stays the global batch);
     only the main process validates and writes, and its early-stopping decision is sent to the others.
     """
-    try:
-        from dvclive import Live
-    except ImportError:  # a bare GPU box (bench/gpu.py) has no dvc: the valid curve is in the metrics' history anyway
-        Live = None  # noqa: N806
-
     out_dir = Path(out_dir)
     state = _read_state(out_dir, run_key)
     accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 is True else "no",  # "auto": resolved by the caller
@@ -141,100 +153,130 @@ def fit(student, stages: Sequence[Stage], cfg: DistillConfig, student_cfg: Stude
     accelerator.register_save_state_pre_hook(_drop_frozen_weights)
     if state["best_step"] is not None and not (out_dir / BEST).exists() and accelerator.is_main_process:
         _restore_best(student, out_dir)
-    live = _live(Live, out_dir, state["global_step"]) if accelerator.is_main_process and Live else None
-    started = time.perf_counter() - state["seconds"]
+    live = _live(out_dir, state["global_step"]) if accelerator.is_main_process else None
+    run = _Fit(student, cfg, student_cfg, out_dir, validate, seed, state, accelerator, live,
+               started=time.perf_counter() - state["seconds"])
     for index, stage in enumerate(stages):
-        if index < state["stage"]:
-            continue
-        torch.manual_seed(seed * 100 + index)  # dropout etc.: a stage starts the same on a resumed run
-        model = student.model
-        frozen_base = not all(p.requires_grad for p in model.parameters())  # LoRA: only the adapters train and travel
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                                      weight_decay=cfg.weight_decay)
-        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_fraction * stage.steps),
-                                                    stage.steps)
-        first = state["step"] if index == state["stage"] else 0
-        packed = packs(stage, cfg, student.kind)
-        batches = stage_batches(stage, cfg, seed * 100 + index, packed)[first * cfg.grad_accum :]
-        world, rank = accelerator.num_processes, accelerator.process_index
-        batches = [batch[rank::world] or batch[:1] for batch in batches]  # this process's share of each batch
-        loader = DataLoader(stage.pairs, batch_sampler=batches, collate_fn=functools.partial(
-            collate, tokenizer=student.tokenizer, kind=student.kind, student_cfg=student_cfg, alpha=stage.alpha,
-            packed=packed))
-        model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-        if state.get("checkpoint") and first > 0:  # mid-stage: model, optimiser, scheduler and RNG
-            accelerator.load_state(str(out_dir / LAST / state["checkpoint"]), strict=not frozen_base)
-        elif state.get("checkpoint") and index == state["stage"]:  # a stage boundary: the weights only
-            _load_into(accelerator.unwrap_model(model), _weights_file(out_dir / LAST / state["checkpoint"]))
-        model.train()
-        step, eval_every = first, max(1, stage.steps_per_epoch // cfg.evals_per_epoch)
-        bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
-        for micro, batch in enumerate(loader, start=1):
-            batch = {task: {k: v.to(accelerator.device) for k, v in part.items()} for task, part in batch.items()}
-            state["tokens"] += sum(int(part["attention_mask"].sum()) for part in batch.values()) * world
-            with accelerator.accumulate(model):
-                loss = multitask_loss(model, batch, stage.alpha, student.kind == "causal")
-                accelerator.backward(loss)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if micro % cfg.grad_accum:
-                continue
-            step += 1
-            state["global_step"] += 1
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if live:
-                live.log_metric(f"train/loss_{stage.name}", loss.item())
-            last_step = step == stage.steps
-            validating = stage.selected and (step % eval_every == 0 or last_step)
-            if validating and accelerator.is_main_process:
-                student.model = accelerator.unwrap_model(model)
-                accuracy = validate(student)
-                if live:
-                    live.log_metric("valid/accuracy", accuracy)
-                epoch = round(step / stage.steps_per_epoch, 3)
-                state["history"].append({"stage": stage.name, "step": step, "epoch": epoch, "valid_accuracy": accuracy,
-                                         "loss": loss.item()})
-                if accuracy > state["best"]:
-                    state.update(best=accuracy, best_step=state["global_step"], since_best=0)
-                    student.save(out_dir / BEST)
-                    if frozen_base:
-                        (out_dir / LAST).mkdir(parents=True, exist_ok=True)
-                        save_file(_trainable(student.model), out_dir / LAST / BEST_TRAINABLE)
-                else:
-                    state["since_best"] += 1
-                if state["since_best"] >= cfg.patience and epoch >= cfg.min_epochs and not last_step:
-                    last_step = state["stopped_early"] = True
-            if validating:  # every process stops where the main one decided to
-                last_step = broadcast_object_list([last_step])[0]
-            if live:
-                live.next_step()
-            if step % cfg.save_every == 0 or last_step:
-                state.update(stage=index + 1 if last_step else index, step=0 if last_step else step,
-                             seconds=time.perf_counter() - started)
-                _save(accelerator, out_dir, state)
-            if last_step:
-                break
-        bar.close()
-        student.model = accelerator.unwrap_model(model)
-        accelerator.free_memory()
+        if index >= state["stage"]:
+            _fit_stage(run, stage, index)
     if live:
         live.end()
     return {"best_valid_accuracy": state["best"], "best_step": state["best_step"], "history": state["history"],
             "steps": state["global_step"], "stopped_early": state["stopped_early"], "tokens_seen": state["tokens"],
-            "train_seconds": round(time.perf_counter() - started, 1)}
+            "train_seconds": round(time.perf_counter() - run.started, 1)}
 
 
-def _live(live_class: type, out_dir: Path, global_step: int) -> Any:
-    """dvclive's logger, continuing at the checkpoint's step. Its own resume counts on from the last row it wrote, and
+def _fit_stage(run: _Fit, stage: Stage, index: int) -> None:
+    """One stage, from its start or from the checkpoint's step: train, validate (the selected stage), checkpoint
+    every save_every steps and at its end. `run.state` follows along; the student holds the trained model after."""
+    cfg, state, accelerator = run.cfg, run.state, run.accelerator
+    torch.manual_seed(run.seed * 100 + index)  # dropout etc.: a stage starts the same on a resumed run
+    model = run.student.model
+    frozen_base = not all(p.requires_grad for p in model.parameters())  # LoRA: only the adapters train and travel
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_fraction * stage.steps), stage.steps)
+    first = state["step"] if index == state["stage"] else 0
+    loader = _stage_loader(run, stage, index, first)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    _resume_stage(run, model, index, first, frozen_base)
+    model.train()
+    step, eval_every = first, max(1, stage.steps_per_epoch // cfg.evals_per_epoch)
+    bar = tqdm(total=stage.steps, initial=first, desc=f"{stage.name}", unit="step")
+    for micro, batch in enumerate(loader, start=1):
+        batch = {task: {k: v.to(accelerator.device) for k, v in part.items()} for task, part in batch.items()}
+        state["tokens"] += sum(int(part["attention_mask"].sum()) for part in batch.values()) * accelerator.num_processes
+        with accelerator.accumulate(model):
+            loss = multitask_loss(model, batch, stage.alpha, run.student.kind == "causal")
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        if micro % cfg.grad_accum:
+            continue
+        step += 1
+        state["global_step"] += 1
+        bar.update()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if run.live:
+            run.live.log_metric(f"train/loss_{stage.name}", loss.item())
+        last_step = step == stage.steps
+        if stage.selected and (step % eval_every == 0 or last_step):
+            last_step = _validate(run, model, stage, step, loss, frozen_base, last_step)
+        if run.live:
+            run.live.next_step()
+        if step % cfg.save_every == 0 or last_step:
+            state.update(stage=index + 1 if last_step else index, step=0 if last_step else step,
+                         seconds=time.perf_counter() - run.started)
+            _save(accelerator, run.out_dir, state)
+        if last_step:
+            break
+    bar.close()
+    run.student.model = accelerator.unwrap_model(model)
+    accelerator.free_memory()
+
+
+def _stage_loader(run: _Fit, stage: Stage, index: int, first: int) -> DataLoader:
+    """The stage's batches from step `first` on, each cut to this process's share."""
+    cfg, student = run.cfg, run.student
+    packed = packs(stage, cfg, student.kind)
+    batches = stage_batches(stage, cfg, run.seed * 100 + index, packed)[first * cfg.grad_accum :]
+    world, rank = run.accelerator.num_processes, run.accelerator.process_index
+    batches = [batch[rank::world] or batch[:1] for batch in batches]  # this process's share of each batch
+    return DataLoader(stage.pairs, batch_sampler=batches, collate_fn=functools.partial(
+        collate, tokenizer=student.tokenizer, kind=student.kind, student_cfg=run.student_cfg, alpha=stage.alpha,
+        packed=packed))
+
+
+def _resume_stage(run: _Fit, model, index: int, first: int, frozen_base: bool) -> None:
+    """Mid-stage, the checkpoint's model, optimiser, scheduler and RNG; at a stage boundary, its weights only."""
+    checkpoint = run.state.get("checkpoint")
+    if checkpoint and first > 0:
+        run.accelerator.load_state(str(run.out_dir / LAST / checkpoint), strict=not frozen_base)
+    elif checkpoint and index == run.state["stage"]:
+        _load_into(run.accelerator.unwrap_model(model), _weights_file(run.out_dir / LAST / checkpoint))
+
+
+def _validate(run: _Fit, model, stage: Stage, step: int, loss: torch.Tensor, frozen_base: bool,
+              last_step: bool) -> bool:
+    """The main process scores the model on valid, records it, keeps a new best in out/best and decides whether the
+    stage stops early; every process gets that decision. Whether the stage ends at this step."""
+    state, accelerator = run.state, run.accelerator
+    if accelerator.is_main_process:
+        run.student.model = accelerator.unwrap_model(model)
+        accuracy = run.validate(run.student)
+        if run.live:
+            run.live.log_metric("valid/accuracy", accuracy)
+        epoch = round(step / stage.steps_per_epoch, 3)
+        state["history"].append({"stage": stage.name, "step": step, "epoch": epoch, "valid_accuracy": accuracy,
+                                 "loss": loss.item()})
+        if accuracy > state["best"]:
+            state.update(best=accuracy, best_step=state["global_step"], since_best=0)
+            run.student.save(run.out_dir / BEST)
+            if frozen_base:
+                (run.out_dir / LAST).mkdir(parents=True, exist_ok=True)
+                save_file(_trainable(run.student.model), run.out_dir / LAST / BEST_TRAINABLE)
+        else:
+            state["since_best"] += 1
+        if state["since_best"] >= run.cfg.patience and epoch >= run.cfg.min_epochs and not last_step:
+            last_step = state["stopped_early"] = True
+    return broadcast_object_list([last_step])[0]  # every process stops where the main one decided to
+
+
+def _live(out_dir: Path, global_step: int) -> Any:
+    """dvclive's logger, continuing at the checkpoint's step; None without dvclive (a bare GPU box, bench/gpu.py: the
+    valid curve is in the metrics' history anyway). dvclive's own resume counts on from the last row it wrote, and
     a run stopped after its checkpoint wrote rows past it; those are dropped (a row at dvclive step s logs training
     step s + 1)."""
+    try:
+        from dvclive import Live
+    except ImportError:
+        return None
     for tsv in (out_dir / "dvclive" / "plots" / "metrics").rglob("*.tsv") if global_step else []:
         header, *rows = tsv.read_text().splitlines(keepends=True)
         column = header.rstrip("\n").split("\t").index("step")
         tsv.write_text(header + "".join(row for row in rows if int(row.split("\t")[column]) < global_step))
-    live = live_class(str(out_dir / "dvclive"), resume=global_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+    live = Live(str(out_dir / "dvclive"), resume=global_step > 0, save_dvc_exp=False, dvcyaml=None, report=None)
     live.step = global_step
     return live
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import yaml
 
-from mm import config, tasks
+from mm import config, recipes, tasks
 
 STUDY = dataclasses.asdict(config.load_params().study)  # params.yaml's: the study section has no defaults
 PROFILES = {name: getattr(config.load_params(), name) for name in ("students", "teachers")}  # which the study names
@@ -107,12 +107,12 @@ def test_a_recipe_changes_only_the_keys_it_names(tmp_path):
 def test_a_recipe_becomes_dvc_set_arguments_for_exactly_its_keys(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("distill:\n  epochs: 2\nstudy:\n  seeds: [0, 1]\n")
-    assert config.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", "study.seeds=[0, 1]"]
+    assert recipes.as_set_args(recipe) == ["-S", "distill.epochs=2", "-S", "study.seeds=[0, 1]"]
     recipe.write_text("teacher:\n  n_questions: {svamp: 16}\n")  # replaces params.yaml's mapping, as the recipe does
-    assert config.as_set_args(recipe) == ["-S", "~teacher.n_questions", "-S", "+teacher.n_questions={svamp: 16}"]
+    assert recipes.as_set_args(recipe) == ["-S", "~teacher.n_questions", "-S", "+teacher.n_questions={svamp: 16}"]
     recipe.write_text("distill:\n  epochs: -1\n")
     with pytest.raises(config.ParamsError, match="distill.epochs"):
-        config.as_set_args(recipe)
+        recipes.as_set_args(recipe)
 
 
 @pytest.mark.parametrize("recipe", ["recipes/quick.yaml", "recipes/smoke.yaml", "recipes/paper.yaml"])
@@ -121,5 +121,5 @@ def test_dvc_applying_the_set_arguments_gives_the_recipes_params(recipe, tmp_pat
 
     copy = tmp_path / "params.yaml"
     copy.write_text((root / "params.yaml").read_text())
-    apply_overrides(str(copy), [a for a in config.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
+    apply_overrides(str(copy), [a for a in recipes.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
     assert config.load_params(copy) == config.load_params(recipe)  # DVC writes 5e-05 for 5.0e-5: still a float

@@ -8,9 +8,10 @@ import yaml
 from mm import ROOT
 
 # Lower layers first: a module may import only modules listed before it.
-LAYERS = ["arith", "answers", "files", "hub", "tasks", "config", "runs", "data", "selfeval", "prompts", "llm", "cache",
-          "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import", "teacher_report", "student", "collate",
-          "methods", "decode", "train", "evaluate", "distill", "study", "stats", "results", "report", "plots"]
+LAYERS = ["typed", "arith", "answers", "files", "hub", "tasks", "config", "recipes", "runs", "data", "selfeval",
+          "prompts", "llm", "cache", "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import",
+          "teacher_report", "student", "collate", "methods", "decode", "train", "evaluate", "distill", "study", "stats",
+          "results", "class_tables", "selfeval_tables", "ablation_tables", "report", "plots"]
 
 
 def _source(name: str) -> str:
@@ -20,10 +21,17 @@ def _source(name: str) -> str:
         ROOT / "mm" / f"{name}.py").read_text()
 
 
+def _entry_point(node: ast.AST) -> bool:
+    """`if __name__ == "__main__":`: what `python -m` runs, never an importer (mm.config's hands over to mm.recipes)."""
+    test = getattr(node, "test", None)
+    return isinstance(test, ast.Compare) and getattr(test.left, "id", None) == "__name__" and any(
+        getattr(c, "value", None) == "__main__" for c in test.comparators)
+
+
 def _runtime_nodes(tree: ast.AST):
-    """Every node except those under `if TYPE_CHECKING:` (imports for type hints only)."""
+    """Every node an import runs: none under `if TYPE_CHECKING:` (imports for type hints only) or an entry point."""
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+        if isinstance(node, ast.If) and (getattr(node.test, "id", None) == "TYPE_CHECKING" or _entry_point(node)):
             continue
         yield node
         yield from _runtime_nodes(node)

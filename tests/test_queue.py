@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mm import ROOT, config
+from mm import ROOT, recipes
 
 STAGE = "distill@smollm2-qwen0_5b-svamp-finetune_gold-0"
 METRICS = "metrics/distill/smollm2/qwen0_5b/svamp/finetune_gold/seed0.json"
@@ -29,7 +29,7 @@ def test_two_queued_smoke_experiments_finish(tmp_path):
     subprocess.run(["git", "checkout", "-q", "--orphan", "snapshot"], cwd=tmp_path, check=True)
     subprocess.run(["git", "-c", "user.name=mm", "-c", "user.email=mm@localhost", "commit", "-q", "-m", "snapshot"],
                    cwd=tmp_path, check=True)
-    smoke = [arg for kv in config.as_set_args(ROOT / "recipes" / "smoke.yaml")[1::2] if kv.split(".")[0] in READS
+    smoke = [arg for kv in recipes.as_set_args(ROOT / "recipes" / "smoke.yaml")[1::2] if kv.split(".")[0] in READS
              for arg in ("-S", kv)]
     dvc(tmp_path, "exp", "run", "--queue", "-s", STAGE, *smoke, "-S", "distill.lr=1e-4,3e-4")
     try:

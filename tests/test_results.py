@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from mm import config, data, files, plots, report, results, stats, tasks
+from mm import ablation_tables, class_tables, config, data, files, plots, report, results, selfeval_tables, stats, tasks
 
 
 def _write_run(root, dataset, method, seed, accuracy, correct, sc=None, profile="smollm2"):
@@ -76,7 +76,7 @@ def test_compute_table_puts_each_methods_epochs_steps_tokens_and_minutes_beside_
 
 
 def test_vote_frame_turns_self_consistency_columns_into_rows(study):
-    votes = results.vote_frame(results.load_metrics(study))
+    votes = selfeval_tables.vote_frame(results.load_metrics(study))
     assert set(votes["vote"]) == {"majority", "weighted"} and sorted(set(votes["k"])) == [1, 3]
     assert votes.query("vote == 'weighted' and k == 3")["accuracy"].item() == 0.7
 
@@ -111,7 +111,7 @@ def test_figures_render_from_result_frames(study, tmp_path):
     frame = results.load_metrics(study)
     baselines = pd.DataFrame([{"dataset": "svamp", "name": "trivial", "accuracy": 0.2}])
     plots.accuracy_by_method(frame, baselines, tmp_path / "a.png")
-    plots.accuracy_vs_k(results.vote_frame(frame), tmp_path / "k.png")
+    plots.accuracy_vs_k(selfeval_tables.vote_frame(frame), tmp_path / "k.png")
     assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "k.png").stat().st_size > 0
 
 
@@ -135,19 +135,19 @@ def test_ablation_axis_reads_the_swept_value_from_the_ablation_file():
     frame = pd.DataFrame([{"ablation": "cots1", "test_accuracy": 0.1}, {"ablation": "cots3", "test_accuracy": 0.2},
                           {"ablation": "alpha25", "test_accuracy": 0.3},
                           {"ablation": "reference", "test_accuracy": 0.4}])
-    axis = results.ablation_axis(frame, "n_cots", 5)
+    axis = ablation_tables.ablation_axis(frame, "n_cots", 5)
     assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "cots3": 3, "reference": 5}
 
 
 def test_ablation_frame_takes_the_default_run_of_the_same_seed_as_reference(study):
-    assert results.ablation_frame(study).empty  # no ablation run yet: no reference row either
+    assert ablation_tables.ablation_frame(study).empty  # no ablation run yet: no reference row either
     path = study / "metrics" / "distill" / "smollm2" / "qwen0_5b" / "svamp" / "cots1" / "seed0.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"dataset": "svamp", "method": "mind_mirror", "seed": 0, "ablation": "cots1",
                                 "test_accuracy": 0.3}))
-    frame = results.ablation_frame(study)
+    frame = ablation_tables.ablation_frame(study)
     assert frame.set_index("ablation")["test_accuracy"].to_dict() == {"cots1": 0.3, "reference": 0.75}
-    axis = results.ablation_axis(frame, "n_cots", 5)
+    axis = ablation_tables.ablation_axis(frame, "n_cots", 5)
     assert axis.set_index("ablation")["n_cots"].to_dict() == {"cots1": 1, "reference": 5}
 
 
@@ -162,7 +162,7 @@ def test_ablation_table_compares_each_ablation_with_the_default_run_of_its_metho
     files.write_jsonl(study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "cots1" / "seed0.jsonl",
                      [{"id": f"i{i}", "predict_correct": c, "explain_correct": c}
                       for i, c in enumerate([True, False, True, False])])
-    table = results.ablation_table(results.ablation_frame(study), study)
+    table = ablation_tables.ablation_table(ablation_tables.ablation_frame(study), study)
     assert list(table.index) == ["reference", "reference:step_by_step", "cots1", "unfiltered_sbs"]  # file order
     assert table.loc["reference", "predict: %"] == "50.0 ± 35.4 (2)"  # default mind_mirror, seeds 0 and 1
     assert table.loc["reference:step_by_step", "predict: %"] == "60.0 (1)"
@@ -194,7 +194,7 @@ def test_self_evaluation_is_binned_per_split_and_abstention_uses_test_items(stud
                {"id": "t1", "gold": "3", "answers": ["2", "4"], "correct": [False, False], "p_correct": [0.6, 0.1]}]
     files.write_jsonl(study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror" / "seed0.samples.jsonl",
                       records)
-    bins, curves = results.self_eval_frames(results.load_metrics(study), study, n_bins=2)
+    bins, curves = selfeval_tables.self_eval_frames(results.load_metrics(study), study, n_bins=2)
     assert bins.groupby("split")["count"].sum().to_dict() == {"test": 4, "valid": 2}  # no split: a test item
     assert set(curves["coverage"]) == {0.5, 1.0}  # two test items per confidence source
 
@@ -210,12 +210,12 @@ def test_vote_gains_pair_each_vote_with_the_first_sample_and_the_weighted_with_t
     folder = study / "predictions" / "smollm2" / "qwen0_5b" / "svamp" / "mind_mirror"
     files.write_jsonl(folder / "seed0.samples.jsonl", seed0 + [item(9, ["2"] * 3, [0.1] * 3) | {"split": "valid"}])
     files.write_jsonl(folder / "seed1.samples.jsonl", seed1)
-    gains = results.vote_gains(results.load_metrics(study), study).set_index("comparison")
+    gains = selfeval_tables.vote_gains(results.load_metrics(study), study).set_index("comparison")
     assert gains.loc["majority@3 − first sample", "difference (points)"].startswith("+25.0 ")  # 3/4 - 2/4
     assert gains.loc["weighted@3 − majority@3", "difference (points)"].startswith("+25.0 ")  # 4/4 - 3/4
     assert gains["test questions"].tolist() == [2, 2]  # t0 and t1, each under both seeds; valid left out
     assert gains["seeds"].tolist() == ["0, 1", "0, 1"] and set(gains["first better"]) == {"not resolved"}
-    assert results.vote_gains(results.load_metrics(study).iloc[0:0], study).empty
+    assert selfeval_tables.vote_gains(results.load_metrics(study).iloc[0:0], study).empty
 
 
 def test_vote_gains_name_only_seeds_with_samples_and_vote_over_the_fewest_samples(study):
@@ -223,7 +223,7 @@ def test_vote_gains_name_only_seeds_with_samples_and_vote_over_the_fewest_sample
     records = [{"id": "t0", "gold": "1", "answers": ["2", "1", "1"], "correct": [False, True, True]},  # no P(correct)
                {"id": "t1", "gold": "1", "answers": ["1", "2"], "correct": [True, False]}]
     files.write_jsonl(folder / "seed1.samples.jsonl", records)  # seed 0 of the fixture has no samples file
-    gains = results.vote_gains(results.load_metrics(study), study)
+    gains = selfeval_tables.vote_gains(results.load_metrics(study), study)
     assert gains["comparison"].tolist() == ["majority@2 − first sample"]  # nothing to weight
     assert gains["seeds"].tolist() == ["1"]
 
@@ -234,7 +234,7 @@ def test_calibration_table_averages_seeds_per_dataset(study):
         metrics = json.loads(path.read_text())
         metrics["self_consistency"] = {"self_eval_ece": ece, "self_eval_ece_valid": ece / 2, "n_items": 3}
         path.write_text(json.dumps(metrics))
-    table = results.calibration_table(results.load_metrics(study))
+    table = selfeval_tables.calibration_table(results.load_metrics(study))
     assert table.loc["svamp"].to_dict() == {"ECE valid": 0.15, "ECE test": 0.3, "seeds": 2}
     assert "| svamp | 0.15 | 0.3 | 2 |" in report.to_markdown(table)  # seeds stay an integer
 
@@ -290,11 +290,11 @@ def test_class_tables_count_each_methods_targets_and_test_answers_by_class(smoke
     cots = [{"id": qid, "k": k, "text": f"So the answer is {answer}.", "answer": answer, "parsed": True,
              "correct": answer == rows[int(qid[1])]["answer"]} for qid, answers in said.items()
             for k, answer in enumerate(answers)]
-    targets = results.target_classes("anli1", rows, cots, config.load_params(smoke_params).distill, config.METHODS)
+    targets = class_tables.target_classes("anli1", rows, cots, config.load_params(smoke_params).distill, config.METHODS)
     files.write_jsonl(tmp_path / "seed0.jsonl", [{"id": "t0", "gold": "neutral", "predict_answer": "entailment"},
                                                  {"id": "t1", "gold": "entailment", "predict_answer": None}])
-    predicted, gold = results.predicted_classes(tmp_path, "anli1")
-    table = results.class_table({**targets, "step_by_step: predicts on test": predicted, "gold on test": gold})
+    predicted, gold = class_tables.predicted_classes(tmp_path, "anli1")
+    table = class_tables.class_table({**targets, "step_by_step: predicts on test": predicted, "gold on test": gold})
     assert list(table.columns) == ["contradiction", "entailment", "neutral", "none", "n"]
     assert table["n"].tolist() == [3, 2, 3, 5, 2, 2]
     classes = table.drop(columns=["none", "n"])
@@ -314,7 +314,7 @@ def test_class_tables_put_gold_first_and_each_methods_targets_beside_its_test_an
     files.write_jsonl(tmp_path / "data" / "teacher" / "qwen0_5b" / "anli1" / "cots.jsonl", cots)
     files.write_jsonl(tmp_path / "predictions" / "qwen_lora" / "qwen0_5b" / "anli1" / "step_by_step" / "seed0.jsonl",
                       [{"id": "t0", "gold": "neutral", "predict_answer": "neutral"}])
-    tables = results.class_tables(smoke_params, root=tmp_path)  # params.yaml's arms: qwen_lora learns ANLI
+    tables = class_tables.class_tables(smoke_params, root=tmp_path)  # params.yaml's arms: qwen_lora learns ANLI
     assert list(tables) == ["anli1 · qwen_lora"]  # cqa has no teacher output here; svamp's answers are numbers
     table = tables["anli1 · qwen_lora"]
     assert list(table.index) == ["gold on test", "finetune_gold: trained on", "distill_label: trained on",
@@ -365,13 +365,13 @@ def test_prediction_shares_flag_a_run_that_answers_one_class(study):
         folder = study / "predictions" / "smollm2" / "qwen0_5b" / "anli1" / method
         files.write_jsonl(folder / f"seed{seed}.jsonl", [{"id": f"t{i}", "gold": g, "predict_answer": a}
                                                          for i, (g, a) in enumerate(zip(gold, said, strict=True))])
-    shares = results.prediction_shares(results.load_metrics(study), study).set_index(["method", "seed"])
+    shares = class_tables.prediction_shares(results.load_metrics(study), study).set_index(["method", "seed"])
     assert list(shares["setting"].unique()) == ["anli1"]  # svamp's answers are numbers, not classes
     assert shares["one_class"].to_dict() == {("distill_label", 0): True, ("distill_label", 1): False,  # 17 of 20
                                              ("mind_mirror", 0): False}  # shares of all answers, unparsed ones too
     assert shares.loc[("distill_label", 0), ["contradiction", "entailment", "neutral"]].tolist() == [0.0, 1.0, 0.0]
     assert shares.loc[("distill_label", 1), "none"] == 0.15 and shares.loc[("mind_mirror", 0), "neutral"] == 0.5
-    assert results.prediction_shares(results.load_metrics(study), study, threshold=0.85)["one_class"].sum() == 2
+    assert class_tables.prediction_shares(results.load_metrics(study), study, threshold=0.85)["one_class"].sum() == 2
     assert "| distill_label | 0 | 20 | entailment | **yes** | 0% | 100% | 0% |" in report.class_shares_section(
         shares.reset_index())
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mm import config, data, distill, files, results, tasks, teacher
+from mm import config, data, distill, files, recipes, results, tasks, teacher
 
 TEMPLATES = [  # (question, operator, rationale): 40 generated word problems
     ("Tom has {a} apples and buys {b} more. How many apples does he have now?", "+",
@@ -147,10 +147,10 @@ def test_the_check_stage_stops_at_a_bad_row_of_your_benchmark(tmp_path, monkeypa
     params = tmp_path / "params.yaml"
     params.write_text((root / "params.yaml").read_text().replace("tasks: {}", f"tasks: {{arith: {json.dumps(spec)}}}"))
     monkeypatch.setattr(config, "PARAMS", params)
-    assert "1 benchmarks of your own" in config.check_all()
+    assert "1 benchmarks of your own" in recipes.check_all()
     with open(spec["valid"], "a") as handle:
         handle.write('{"id": "p99", "question": null, "answer": 3}\n')
     with pytest.raises(files.DataError, match=r"valid\.jsonl:7: field 'question' is null"):
-        config.check_all()
+        recipes.check_all()
     check = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["check"]
     assert check["outs"] == [{"runs/params_check.txt": {"cache": False, "persist": True}}]
