@@ -50,8 +50,9 @@ class TeacherConfig:
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 200
+    eval_max_tokens: int | None = None  # the teacher's own evaluations (teacher mode, verdict probe); None: max_tokens
     seed: int = 0
-    verdict_probe: int = 40  # reference mode: the teacher also judges this many CoTs (half right), to report
+    verdict_probe: int = 40  # verdicts from gold: the teacher also judges this many CoTs (half right), to report
     rationalize: bool = False  # STaR-style retry with the gold answer as a hint when no CoT is right
     n_questions: dict[str, int | None] = field(default_factory=lambda: {"svamp": 720, "cqa": 2000, "anli1": 900})
     # per dataset; null or a dataset not named = its whole train split
@@ -65,6 +66,8 @@ class TeacherConfig:
         require(self.timeout > 0, "teacher.timeout", "must be positive")
         require(self.max_retries >= 0, "teacher.max_retries", "must be >= 0")
         require(self.verdict_probe >= 0, "teacher.verdict_probe", "must be >= 0")
+        require(self.eval_max_tokens is None or self.eval_max_tokens > 0, "teacher.eval_max_tokens",
+                "must be positive or null")
         require(0 <= self.temperature <= 2, "teacher.temperature", "must be in [0, 2]")
         require(0 < self.top_p <= 1, "teacher.top_p", "must be in (0, 1]")
         for name, n in self.n_questions.items():
@@ -152,7 +155,7 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """The `evaluate:` section: inference-time use of the selected student on test items (issue: Results)."""
+    """The `evaluate:` section: inference-time use of the selected student on test items (self-consistency votes)."""
 
     self_consistency: bool = True  # sample CoTs with the explain head (methods that have one) and vote
     ks: list[int] = field(default_factory=lambda: [1, 3, 5])  # votes over the first k samples

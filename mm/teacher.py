@@ -102,8 +102,10 @@ def job_key(source: str, model: str, messages: Sequence[Mapping], sampling: Samp
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def make_job(cfg: TeacherConfig, messages: tuple, index: int, seed_base: int = 0) -> Job:
-    sampling = Sampling(cfg.temperature, cfg.top_p, cfg.max_tokens, seed=cfg.seed * 100_000 + seed_base + index)
+def make_job(cfg: TeacherConfig, messages: tuple, index: int, seed_base: int = 0, max_tokens: int | None = None
+             ) -> Job:
+    sampling = Sampling(cfg.temperature, cfg.top_p, max_tokens or cfg.max_tokens,
+                        seed=cfg.seed * 100_000 + seed_base + index)
     return Job(job_key(source_of(cfg), cfg.model, messages, sampling, index), messages, sampling)
 
 
@@ -263,7 +265,7 @@ def _teacher_evals(questions, cots, js, cfg, backend, cache, desc: str, mode: st
     """The teacher's own critiques and verdicts of `cots` (teacher mode, and the verdict probe)."""
     rows = {row["id"]: row for row in questions}
     planned = [(cot, j, make_job(cfg, prompts.eval_messages(rows[cot["id"]]["question"], cot["text"]), j,
-                                 seed_base=PROBE_SEED)) for cot in cots for j in js]
+                                 seed_base=PROBE_SEED, max_tokens=cfg.eval_max_tokens)) for cot in cots for j in js]
     done = run_jobs([job for *_, job in planned], backend, cache, desc)
     return [eval_record(cot, j, done[job.key].text, mode or cfg.eval_mode) for cot, j, job in planned]
 

@@ -288,3 +288,13 @@ def test_generation_order_makes_every_finished_prefix_a_smaller_n_questions(benc
         smaller = dataclasses.replace(cfg, n_questions={"cqa": n})
         assert {row["id"] for row in teacher.teacher_questions("cqa", train, smaller)} == {
             qid for qid, r in rank.items() if r < n}
+
+
+def test_evaluations_sample_up_to_eval_max_tokens_and_cots_keep_their_keys():
+    messages = ({"role": "user", "content": "Question: 1 + 1?"},)
+    before = config.TeacherConfig()
+    longer = dataclasses.replace(before, eval_max_tokens=400)
+    assert teacher.make_job(longer, messages, 0).key == teacher.make_job(before, messages, 0).key  # CoT jobs
+    probe = teacher.make_job(longer, messages, 0, max_tokens=longer.eval_max_tokens)
+    assert probe.sampling.max_tokens == 400 and probe.key != teacher.make_job(before, messages, 0).key
+    assert teacher.make_job(before, messages, 0, max_tokens=before.eval_max_tokens).sampling.max_tokens == 200
