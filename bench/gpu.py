@@ -52,7 +52,7 @@ def decoding(shape: dict, n_prompts: int, max_tokens: int, batch_size: int) -> l
     rows = []
     for name, temperature, samples in (("greedy", 0.0, 1), ("sampled, 5 per prompt", 0.7, 5)):
         jobs = [Job(f"{p.id}-{k}", ({"role": "user", "content": p.question},),
-                    Sampling(temperature=temperature, max_tokens=max_tokens, seed=k))
+                    Sampling(temperature=temperature, top_p=0.95, max_tokens=max_tokens, seed=k))
                 for p in pairs for k in range(samples)]
         started = time.perf_counter()
         tokens = sum(c.completion_tokens for c in engine.run(jobs))

@@ -8,11 +8,12 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class Sampling:
-    """Decoding settings of one completion; `seed` differs per sample index so samples differ."""
+    """Decoding settings of one completion; `seed` differs per sample index so samples differ. No defaults: the
+    teacher's come from its config (mm.teacher.make_job), so they cannot drift apart."""
 
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 256
+    temperature: float
+    top_p: float
+    max_tokens: int
     seed: int = 0
     stop: tuple[str, ...] = ()
 

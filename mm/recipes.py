@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mm import ROOT, config, tasks
+from mm import ROOT, config, runs, tasks
 from mm.typed import load_yaml
 
 
@@ -24,6 +24,8 @@ def check_all(out: Path | None = None) -> str:
         config.load_run_params(config.PARAMS, student=name)
     for name in config.load_params(config.PARAMS).teachers:
         config.load_teacher_params(config.PARAMS, name)
+    for run in runs.all_runs(params.study):
+        _check_cots_available(run)
     ablations = load_yaml(config.ABLATIONS.read_text()) if config.ABLATIONS.exists() else {}
     for name in ablations:
         _, overrides = config.load_ablation(name)
@@ -36,6 +38,17 @@ def check_all(out: Path | None = None) -> str:
         Path(out).write_text("params.yaml, recipes/*.yaml and ablations/ablations.yaml passed mm.config checks\n")
     return (f"valid: params.yaml, {len(recipes)} recipes laid over it, {len(ablations)} ablations, "
             f"{len(params.tasks)} benchmarks of your own\n")
+
+
+def _check_cots_available(run: runs.Run) -> None:
+    """A mind_mirror run learns from distill.n_cots CoTs a question: its teacher must sample that many."""
+    if run.method != "mind_mirror":
+        return
+    wanted = config.load_run_params(config.PARAMS, run.student, run.ablation)[1].distill.n_cots
+    sampled = config.load_teacher_params(config.PARAMS, run.teacher).teacher.n_cots
+    if wanted > sampled:
+        raise config.ParamsError(f"{run.stage}: distill.n_cots {wanted} > teacher.n_cots {sampled} of teachers."
+                                 f"{run.teacher}")
 
 
 def as_set_args(recipe: str | Path) -> list[str]:

@@ -123,3 +123,11 @@ def test_dvc_applying_the_set_arguments_gives_the_recipes_params(recipe, tmp_pat
     copy.write_text((root / "params.yaml").read_text())
     apply_overrides(str(copy), [a for a in recipes.as_set_args(recipe) if a != "-S"])  # smoke, paper: mappings
     assert config.load_params(copy) == config.load_params(recipe)  # DVC writes 5e-05 for 5.0e-5: still a float
+
+
+def test_a_mind_mirror_run_needs_a_teacher_that_samples_its_cots(tmp_path, monkeypatch, root):
+    params = tmp_path / "params.yaml"
+    params.write_text((root / "params.yaml").read_text().replace("  qwen0_5b: {}", "  qwen0_5b: {n_cots: 3}"))
+    monkeypatch.setattr(config, "PARAMS", params)
+    with pytest.raises(config.ParamsError, match=r"distill.n_cots 5 > teacher.n_cots 3 of teachers.qwen0_5b"):
+        recipes.check_all()

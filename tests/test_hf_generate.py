@@ -77,7 +77,7 @@ def test_filters_follow_llama_cpp_top_p_and_min_p():
     generator = torch.Generator().manual_seed(0)
     seen = {int(next_tokens(probs.log(), [sampling], [generator])[0]) for _ in range(200)}
     assert seen == {0, 1}  # top-p 0.7 keeps the two most likely; min-p would drop the last anyway
-    greedy = next_tokens(probs.log(), [Sampling(temperature=0.0)], [generator])
+    greedy = next_tokens(probs.log(), [Sampling(temperature=0.0, top_p=0.95, max_tokens=1)], [generator])
     assert greedy.tolist() == [0]
 
 

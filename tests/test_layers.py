@@ -8,7 +8,7 @@ import yaml
 from mm import ROOT
 
 # Lower layers first: a module may import only modules listed before it.
-LAYERS = ["typed", "arith", "answers", "files", "hub", "tasks", "config", "recipes", "runs", "data", "selfeval",
+LAYERS = ["typed", "arith", "answers", "files", "hub", "tasks", "config", "runs", "recipes", "data", "selfeval",
           "prompts", "llm", "cache", "llm_openai", "hf_generate", "llm_local", "teacher", "teacher_import",
           "teacher_report", "student", "collate", "methods", "decode", "train", "evaluate", "distill", "study", "stats",
           "results", "class_tables", "selfeval_tables", "ablation_tables", "report", "plots"]
