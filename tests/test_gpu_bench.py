@@ -1,4 +1,5 @@
-"""The GPU check (bench/gpu.py) in its CPU dry-run mode: the script a device lease runs must not rot between leases."""
+"""The GPU check (bench/gpu.py) in its CPU dry-run mode: a script that needs a GPU to measure anything must not rot
+between GPU runs."""
 import json
 import subprocess
 import sys

@@ -1,5 +1,6 @@
-"""The Makefile's `carry`: only commits outlive a session, so small resume checkpoints are committed, large ones not;
-`study`: a finished run is committed without them; `ablations`: the stages it runs exist; `quick`: only its runs."""
+"""The Makefile's `carry`: an unfinished run resumes in a fresh clone from what is committed, so small resume
+checkpoints are committed, large ones not; `study`: a finished run is committed without them; `ablations`: the stages
+it runs exist; `quick`: only its runs."""
 import shutil
 import subprocess
 import sys

@@ -25,7 +25,7 @@ def dvc(repo, *args: str) -> str:
 def test_two_queued_smoke_experiments_finish(tmp_path):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(tmp_path)], check=True)
     # one commit with the checkout's tree: each worker copies the baseline's whole history into its workspace (dulwich,
-    # in Python), 27 s for this repo's history against 6 s for one commit of its tree (CHANGELOG, session 28)
+    # in Python), 27 s for this repo's history against 6 s for one commit of its tree (CHANGELOG, 2026-12-06)
     subprocess.run(["git", "checkout", "-q", "--orphan", "snapshot"], cwd=tmp_path, check=True)
     subprocess.run(["git", "-c", "user.name=mm", "-c", "user.email=mm@localhost", "commit", "-q", "-m", "snapshot"],
                    cwd=tmp_path, check=True)
