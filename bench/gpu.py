@@ -1,4 +1,4 @@
-"""The GPU check (issue 16): fits a device lease, needs no downloaded weights, ≤ 8 min on one GPU.
+"""The GPU check: ≤ 8 min on one GPU, no downloaded weights.
 
 On the same GPU and data it reports: target tokens/s of mm's training (dynamic padding, length-grouped batches) against
 the official configuration (inputs padded to 1024, random order, fp32), fp32 and bf16, with peak GPU memory, for
@@ -9,9 +9,9 @@ weights: the speed, not the text; rows run to max_tokens); and the smoke pipelin
 
 --dry-run: the same code on CPU with tiny shapes and a few steps, in seconds; CI runs it so the script cannot rot. It
 writes to --out (default: a temporary file), never over the GPU figures.
-Run: python bench/gpu.py [--dry-run] [--out PATH]. The lent device machine has torch, transformers, accelerate and peft
-but not `datasets` or dvc (training runs without dvclive): carry wheels of datasets, dill and multiprocess
-(`.library/device/README.md`) and install them first.
+Run: python bench/gpu.py [--dry-run] [--out PATH]. It needs torch, transformers, accelerate, peft and `datasets` (with
+dill and multiprocess), not dvc (training runs without dvclive): on a GPU host without network, install those three
+from wheels first.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Resident memory and seconds per step of a student's training steps, with the environment as it is (the baseline)
 and under each variant of it, e.g. `ONEDNN_PRIMITIVE_CACHE_CAPACITY=0`: why a bf16 Qwen run's memory grows until the
-kernel's OOM killer ends it (24 GB on this 24 GB machine), and what a setting would cost. Every variant trains the
+kernel's OOM killer ends it (24 GB on a 24 GB host), and what a setting would cost. Every variant trains the
 same batches from the same seed in a fresh process (oneDNN and glibc read these variables once, at start), and its
 losses are compared with the baseline's: a setting that changes them is not a memory setting.
 

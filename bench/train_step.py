@@ -1,4 +1,4 @@
-"""Seconds per optimiser step of the default student on this machine, per kind of stage the methods train (answer
+"""Seconds per optimiser step of the default student on this host, per kind of stage the methods train (answer
 only; multi-task answer + teacher CoT; mind_mirror's self-evaluation), on one dataset's committed teacher data, with
 the dtype `distill.bf16: auto` picks here: what the compute plan in README multiplies by.
 

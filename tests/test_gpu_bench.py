@@ -1,5 +1,7 @@
-"""The GPU check (bench/gpu.py) in its CPU dry-run mode: the script a device lease runs must not rot between leases."""
+"""The GPU check (bench/gpu.py) in its CPU dry-run mode: a script that needs a GPU to measure anything must not rot
+between GPU runs."""
 import json
+import os
 import subprocess
 import sys
 
@@ -8,7 +10,10 @@ from mm import ROOT
 
 def test_gpu_check_dry_run_measures_training_decoding_and_the_smoke_pipeline(tmp_path):
     out = tmp_path / "gpu.json"
-    subprocess.run([sys.executable, "bench/gpu.py", "--dry-run", "--out", str(out)], cwd=ROOT, check=True,
+    # this checkout's mm, wherever the venv's editable install points; one thread: the dry run checks that the script
+    # works, not its speed, and its tiny ops stall on two OpenMP threads whenever the other core is busy
+    env = os.environ | {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "bench/gpu.py", "--dry-run", "--out", str(out)], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     result = json.loads(out.read_text())
     assert result["dry_run"] and result["device"] == "cpu"

@@ -4,6 +4,7 @@ The queue runs each experiment in its own temporary copy made from git, so the t
 tree and leaves this checkout alone. Each experiment is one small stage (`-s`: upstream outputs as committed) on the
 smoke profile; the two differ by `distill.lr`."""
 import json
+import os
 import re
 import subprocess
 import time
@@ -25,7 +26,7 @@ def dvc(repo, *args: str) -> str:
 def test_two_queued_smoke_experiments_finish(tmp_path):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(tmp_path)], check=True)
     # one commit with the checkout's tree: each worker copies the baseline's whole history into its workspace (dulwich,
-    # in Python), 27 s for this repo's history against 6 s for one commit of its tree (CHANGELOG, session 28)
+    # in Python), 27 s for this repo's history against 6 s for one commit of its tree (CHANGELOG, 2026-12-06)
     subprocess.run(["git", "checkout", "-q", "--orphan", "snapshot"], cwd=tmp_path, check=True)
     subprocess.run(["git", "-c", "user.name=mm", "-c", "user.email=mm@localhost", "commit", "-q", "-m", "snapshot"],
                    cwd=tmp_path, check=True)
@@ -33,9 +34,10 @@ def test_two_queued_smoke_experiments_finish(tmp_path):
              for arg in ("-S", kv)]
     dvc(tmp_path, "exp", "run", "--queue", "-s", STAGE, *smoke, "-S", "distill.lr=1e-4,3e-4")
     try:
-        # the workers inherit the starter's stdout and stderr: were they pipes, `run` would wait for the workers
-        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=tmp_path, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        # the workers inherit the starter's stdout and stderr (were they pipes, `run` would wait for the workers) and
+        # its environment: one thread per experiment, as the two share two cores
+        subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=tmp_path, env=os.environ | {"OMP_NUM_THREADS": "1"},
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
         while re.search(r"\b(Queued|Running)\b", status := dvc(tmp_path, "queue", "status")):
             assert time.monotonic() < deadline, status
