@@ -1,6 +1,6 @@
 """Throughput of a teacher run in progress: completions and tokens added to its cache over a window.
 
-Run: .venv/bin/python bench/cache_rate.py data/teacher/cqa/completions.jsonl [seconds]. Prints one line; this is how
+Run: .venv/bin/python bench/cache_rate.py data/completions/qwen1_5b/cqa.jsonl [seconds]. Prints one line; this is how
 README's compute plan measures the background teacher chain (the machine is shared: read it as a rate, not a promise).
 """
 from __future__ import annotations

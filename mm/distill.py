@@ -30,7 +30,7 @@ def teacher_outputs(teacher_dir: str | Path) -> tuple[list[dict], list[dict]]:
 
 def host_bf16(cfg: config.DistillConfig) -> bool:
     """What `distill.bf16` means on this host: "auto" trains in bf16 where it is fast (GPU, AMX, AVX512-BF16), fp32
-    elsewhere. The answer is part of a run's resume key, so `mm.carry` and the benchmarks ask here too."""
+    elsewhere. The answer is part of a run's resume key, so `mm.study` and the benchmarks ask here too."""
     return bf16_is_fast() if cfg.bf16 == "auto" else bool(cfg.bf16)
 
 

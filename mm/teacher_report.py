@@ -113,7 +113,8 @@ def verdict_quality(evals: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
 
 
 def report(dataset: str, out_dir: Path, rows: Sequence[Mapping], cfg: TeacherConfig, usage: dict) -> dict:
-    """All teacher metrics of one dataset, as written to metrics/teacher_<dataset>.json (`usage`: the run's)."""
+    """All teacher metrics of one dataset, as written to metrics/teacher/<teacher>/<dataset>.json (`usage`: the
+    run's)."""
     run = load_run(out_dir)
     metrics = {"dataset": dataset, "teacher": teacher.teacher_name(cfg), "eval_mode": cfg.eval_mode,
                **cot_summary(dataset, run["cots"], rows)}
