@@ -51,7 +51,7 @@ stop: setup
 	$(BIN)/python -m mm.study stop
 
 # A teacher's pools in the background (the study's other background job), each DATASET:N the first N questions of
-# the generation order, the cache committed as it grows: nohup make pools > logs/pools.log 2>&1 &
+# the generation order, the cache committed as it grows: mkdir -p logs && nohup make pools > logs/pools.log 2>&1 &
 TEACHER ?= qwen1_5b
 POOLS ?= svamp:100 cqa:100 anli1:100 svamp:720 cqa:1000
 pools: setup models
