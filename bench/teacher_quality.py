@@ -46,6 +46,8 @@ def main(n: int = 100, root: Path = ROOT) -> dict:
     for dataset in tasks.builtin():
         for profile in config.load_params().teachers:
             params = config.load_teacher_params(teacher=profile)
+            if params.teacher.backend == "palm":  # PaLM-540B's shipped CoT: the column beside every teacher
+                continue
             train = list(data.load_from_config(dataset, params.data)["train"])
             cache_file = root / runs.TeacherRun(profile, dataset).cache_file
             rows.append({"profile": profile, **first_questions_quality(dataset, train, params.teacher, cache_file, n)})
