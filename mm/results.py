@@ -12,7 +12,7 @@ import pandas as pd
 
 from mm import ROOT, config
 from mm.files import read_jsonl
-from mm.runs import Run
+from mm.runs import Run, study_runs
 from mm.stats import comparison_cells, comparison_pairs, mean_cell, percent_cell, pooled_pairs
 
 
@@ -55,9 +55,7 @@ def load_metrics(root: Path = ROOT, params_file: Path | None = None, ablations: 
 
 def _arm_controls(study: config.StudyConfig) -> set[tuple[str, str, str, str]]:
     """(student, teacher, dataset, control) of every control an arm runs: a study method, not an ablation."""
-    return {(student, teacher, dataset, name) for student, teachers in study.arms.items()
-            for teacher, datasets in teachers.items() for dataset, names in datasets.items()
-            for name in names if name not in config.METHODS}
+    return {(run.student, run.teacher, run.dataset, run.label) for run in study_runs(study) if run.ablation}
 
 
 @functools.cache
